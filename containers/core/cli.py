@@ -1,0 +1,165 @@
+"""The process boundary of a container: ``<algo>-container train`` and ``<algo>-container serve``.
+
+This is the one place that configures logging and the one error boundary of each process (CONTRACT.md A9):
+any exception ends training with ``/opt/ml/output/failure`` holding the human message first (under 1024 characters,
+no traceback: that goes to the log) and a non-zero exit code (2 user error, 1 algorithm error, 3 platform error,
+143 stopped by SIGTERM). SIGTERM during training sets ``TrainingContext.stop_requested`` so the algorithm can save a
+checkpoint and stop between batches (A10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from container_core.channels import ResourceConfig, load_hyperparameters
+from container_core.errors import AlgorithmError, ContainerError, PlatformError, UserError
+from container_core.metrics import MetricsWriter
+from container_core.paths import Paths
+
+log = logging.getLogger("container")
+
+FAILURE_LIMIT = 1024
+
+
+class TrainingStopped(ContainerError):
+    """Training ended early on SIGTERM after saving a checkpoint; running again resumes from it."""
+
+    exit_code = 143
+
+
+@dataclass
+class TrainingContext:
+    """Everything a training function needs, built once in ``main``."""
+
+    paths: Paths
+    resources: ResourceConfig
+    hyperparameters: dict[str, Any]
+    metrics: MetricsWriter
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """What an algorithm package hands to the core: its name, its training function and its serving handlers."""
+
+    name: str
+    train: Callable[[TrainingContext], None]
+    handlers: str  # "package.module:NAME" of a container_core.serving.Handlers
+
+
+def configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        logging.Formatter("[%(asctime)s %(levelname)s %(thread)d] %(message)s", datefmt="%m/%d/%Y %H:%M:%S")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def classify(error: BaseException) -> ContainerError:
+    """Map any exception to the taxonomy; known library failures get a message that says what to do."""
+    if isinstance(error, ContainerError):
+        return error
+    if isinstance(error, MemoryError):
+        return UserError("out of memory; use a smaller mini_batch_size or an instance with more memory")
+    text = str(error)
+    if "CUDA out of memory" in text or "OutOfMemoryError" in type(error).__name__:
+        return UserError("the GPU ran out of memory; use a smaller mini_batch_size")
+    if isinstance(error, OSError) and error.errno is not None and error.errno in (28, 122):
+        return PlatformError(f"no space left on device: {error.filename or ''}".strip())
+    return AlgorithmError(f"{type(error).__name__}: {text}".strip().rstrip(":"))
+
+
+def failure_text(error: ContainerError) -> str:
+    """Human message first, then the error class; capped well under SageMaker's 1024-character FailureReason."""
+    message = str(error).strip() or type(error).__name__
+    kind = next(
+        (base.__name__ for base in (TrainingStopped, UserError, PlatformError, AlgorithmError) if isinstance(error, base)),
+        type(error).__name__,
+    )
+    text = f"{message}\n\nError type: {kind}\n"
+    if len(text) > FAILURE_LIMIT - 24:
+        text = message[: FAILURE_LIMIT - 64].rstrip() + " [...]\n\nError type: " + kind + "\n"
+    return text
+
+
+def write_failure(paths: Paths, error: ContainerError) -> None:
+    try:
+        paths.output.mkdir(parents=True, exist_ok=True)
+        if not paths.failure.exists():  # the first failure is the cause; later ones are consequences
+            paths.failure.write_text(failure_text(error), encoding="utf-8")
+    except OSError:
+        log.exception("could not write %s", paths.failure)
+
+
+def run_training(algorithm: Algorithm, paths: Paths) -> int:
+    context: TrainingContext | None = None
+    stop = threading.Event()
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        log.warning("SIGTERM received: stopping after the current batch")
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        resources = ResourceConfig.load(paths)
+        context = TrainingContext(
+            paths=paths,
+            resources=resources,
+            hyperparameters=load_hyperparameters(paths),
+            metrics=MetricsWriter(resources.current_host),
+            stop_requested=stop,
+        )
+        log.info("%s training on host %s (%d of %d)", algorithm.name, resources.current_host,
+                 resources.rank + 1, resources.num_hosts)
+        algorithm.train(context)
+    except BaseException as raw:  # the one boundary: everything ends here
+        if isinstance(raw, SystemExit) and raw.code in (0, None):
+            return 0
+        if isinstance(raw, KeyboardInterrupt):
+            raw = TrainingStopped("training interrupted")
+        error = classify(raw)
+        log.error("training failed: %s\n%s", error, "".join(traceback.format_exception(raw)))
+        write_failure(paths, error)
+        return error.exit_code
+    log.info("%s training complete", algorithm.name)
+    return 0
+
+
+def run_serving(algorithm: Algorithm, paths: Paths) -> int:
+    from container_core.serving import serve
+
+    try:
+        serve(algorithm.handlers, paths)
+    except BaseException as raw:
+        if isinstance(raw, KeyboardInterrupt | SystemExit) and getattr(raw, "code", 0) in (0, None):
+            return 0
+        error = classify(raw)
+        log.error("serving failed to start: %s\n%s", error, "".join(traceback.format_exception(raw)))
+        print(f"{algorithm.name} serve: {error}", file=sys.stderr)
+        return error.exit_code
+    return 0
+
+
+def main(algorithm: Algorithm, argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog=f"{algorithm.name.lower()}-container",
+        description=f"The {algorithm.name} algorithm container (SageMaker train/serve contract). "
+        "SM_OPT_ML sets the /opt/ml root.",
+    )
+    parser.add_argument("mode", choices=["train", "serve"])
+    args = parser.parse_args(argv)
+    configure_logging()
+    paths = Paths.from_env()
+    if args.mode == "train":
+        return run_training(algorithm, paths)
+    return run_serving(algorithm, paths)
