@@ -225,11 +225,13 @@ def main() -> None:
         sdk_case(name, buffer.getvalue(), arrays)
 
     # --- hand-made broken files: valid SDK records, then damage ------------------------------------------------------
+    # Int32Tensor records of 35 bytes, so each carries 1 padding byte: offsets 0, 44, 88 (a reader that forgets the
+    # padding reports 43 and 86).
     good = io.BytesIO()
-    write_numpy_to_dense_tensor(good, np.arange(9, dtype=np.float32).reshape(3, 3), np.zeros(3, dtype=np.float32))
+    write_numpy_to_dense_tensor(good, np.arange(6, dtype=np.int64).reshape(3, 2), np.arange(3, dtype=np.int64))
     good = good.getvalue()
     offsets = header_offsets(good)
-    assert len(offsets) == 3
+    assert offsets == [0, 44, 88], offsets
 
     # record 2's payload ends early
     write("truncated_payload.recordio", good[: offsets[2] + 8 + 5])

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
-
 from container_core import recordio
 from container_core.batch import concat
 from container_core.errors import UserError
@@ -228,8 +227,9 @@ def test_broken_file_names_file_record_and_offset(name: str) -> None:
     def check(error: pytest.ExceptionInfo) -> None:
         message = str(error.value)
         assert str(path) in message
-        assert where in message
-        assert expected["what"] in message
+        rest = message.replace(str(path), "")  # the file names contain "truncated" / "magic" themselves
+        assert where in rest
+        assert expected["what"] in rest
 
     with pytest.raises(UserError) as error:
         list(recordio.read_batches([path], batch_size=1000))
