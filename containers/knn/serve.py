@@ -1,0 +1,79 @@
+"""k-NN inference handlers for the core's HTTP app (CONTRACT.md §2.5, A4, A5).
+
+The model (index, labels, editable JSON) is loaded once per worker; every request is decoded and width-checked
+(400 naming ``feature_dim``) before faiss sees it, then searched in ONE faiss call whatever its row count.
+faiss's OpenMP threads per worker are ``cpu_count // SAGEMAKER_MODEL_SERVER_WORKERS`` (at least 1), so workers do
+not oversubscribe the cores.
+
+Responses: ``application/json`` ``{"predictions": [{"predicted_label": 0.0}, ...]}``, ``application/jsonlines``
+one object per line, ``application/x-recordio-protobuf`` one Record per row with ``label["predicted_label"]``.
+``; verbose=true`` adds ``distances`` and ``labels`` (k each, in that key order) in the A5 order: L2 Euclidean
+distances ascending (nearest first); INNER_PRODUCT / COSINE similarities ascending (most similar LAST).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from container_core import codecs, recordio
+from container_core.mime import CSV, JSON, JSONLINES, RECORDIO, MediaType
+from container_core.paths import Paths
+from container_core.serving import Handlers, ServingSettings
+from knn_container import artifacts, index
+from knn_container.artifacts import KNNModel
+from knn_container.train import predict_rows
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Per row: the prediction, and the k neighbours' distances and labels in response order (A5)."""
+
+    predicted: np.ndarray  # (n,)
+    distances: np.ndarray  # (n, k)
+    labels: np.ndarray  # (n, k)
+
+
+def model_fn(model_dir: Path) -> KNNModel:
+    workers = ServingSettings.from_env(Paths.from_env()).workers
+    faiss.omp_set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    return artifacts.load(model_dir)
+
+
+def input_fn(body: bytes, content_type: MediaType, model: KNNModel) -> np.ndarray:
+    return codecs.decode(body, content_type, model.feature_dim).dense()
+
+
+def predict_fn(rows: np.ndarray, model: KNNModel) -> Prediction:
+    predicted, scores, neighbour_labels = predict_rows(model, rows)
+    metric = model.plan.metric
+    return Prediction(predicted, index.reported_distances(scores, metric), index.response_order(neighbour_labels, metric))
+
+
+def _rows(prediction: Prediction, verbose: bool) -> list[dict]:
+    predicted = prediction.predicted.tolist()
+    if not verbose:
+        return [{"predicted_label": p} for p in predicted]
+    distances = prediction.distances.tolist()
+    labels = prediction.labels.tolist()
+    return [
+        {"predicted_label": p, "distances": d, "labels": lab}
+        for p, d, lab in zip(predicted, distances, labels, strict=True)
+    ]
+
+
+def output_fn(prediction: Prediction, accept: MediaType, model: KNNModel) -> bytes:
+    rows = _rows(prediction, accept.flag("verbose"))
+    if accept.base == JSONLINES:
+        return codecs.encode_jsonlines(rows)
+    if accept.base == RECORDIO:
+        return recordio.encode_label_records(rows)
+    return json.dumps({"predictions": rows}, separators=(", ", ": ")).encode()
+
+
+HANDLERS = Handlers(model_fn, input_fn, predict_fn, output_fn, (CSV, JSON, JSONLINES, RECORDIO), (JSON, JSONLINES, RECORDIO))
