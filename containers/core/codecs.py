@@ -8,6 +8,7 @@ parameter names the encoding (default UTF-8). JSON: ``{"instances": [...]}`` wit
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from collections.abc import Iterable, Iterator
@@ -45,17 +46,11 @@ def parse_csv(text: str, label_size: int, feature_dim: int | None, source: str, 
     newline = text.find("\n")
     columns = (text if newline < 0 else text[:newline]).count(",") + 1
     rows = text.count("\n") + 1
-    flat = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            flat = np.fromstring(text.replace("\n", ","), dtype=np.float32, sep=",")
-        except (DeprecationWarning, ValueError):
-            flat = None
-    if flat is None or flat.size != rows * columns:
+    matrix = _parse_csv_fast(text, rows, columns)
+    checked = matrix is not None and bool(np.isfinite(matrix).all())
+    if not checked:
+        # The slow path names the first bad line and column; it also parses what the fast paths refused.
         matrix = _parse_csv_slow(text, source, first_line)
-    else:
-        matrix = flat.reshape(rows, columns)
     if label_size < 0 or matrix.shape[1] <= label_size:
         raise UserError(
             f"{source}: rows have {matrix.shape[1]} columns but label_size={label_size} leaves no features"
@@ -66,14 +61,40 @@ def parse_csv(text: str, label_size: int, feature_dim: int | None, source: str, 
             f"{source}: rows have {features.shape[1]} features (after {label_size} label columns), "
             f"expected {feature_dim} (feature_dim)"
         )
-    if not np.isfinite(features).all():
+    if not checked and not np.isfinite(features).all():
         bad = int(np.argwhere(~np.isfinite(features))[0][0])
         raise UserError(f"{source}: line {first_line + bad} contains NaN or infinite values")
     labels = matrix[:, 0].copy() if label_size > 0 else None
-    if labels is not None and not np.isfinite(labels).all():
+    if labels is not None and not checked and not np.isfinite(labels).all():
         bad = int(np.argwhere(~np.isfinite(labels))[0][0])
         raise UserError(f"{source}: line {first_line + bad} has a NaN or infinite label")
     return Batch(np.ascontiguousarray(features), labels)
+
+
+_PANDAS_MIN_BYTES = 1 << 16
+
+
+def _parse_csv_fast(text: str, rows: int, columns: int) -> np.ndarray | None:
+    """Small bodies: numpy's separator parser (no import cost). Large ones: pandas' C parser (6x numpy.loadtxt).
+
+    Returns None when the text is not a clean rectangle of numbers.
+    """
+    if len(text) >= _PANDAS_MIN_BYTES:
+        import pandas as pd
+
+        try:
+            frame = pd.read_csv(io.StringIO(text), header=None, dtype=np.float32, engine="c", na_filter=False)
+        except (ValueError, pd.errors.ParserError):
+            return None
+        matrix = frame.to_numpy(dtype=np.float32)
+        return matrix if matrix.shape == (rows, columns) else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        try:
+            flat = np.fromstring(text.replace("\n", ","), dtype=np.float32, sep=",")
+        except (DeprecationWarning, ValueError):
+            return None
+    return flat.reshape(rows, columns) if flat.size == rows * columns else None
 
 
 def _parse_csv_slow(text: str, source: str, first_line: int) -> np.ndarray:
@@ -99,7 +120,7 @@ def _parse_csv_slow(text: str, source: str, first_line: int) -> np.ndarray:
 
 def read_csv_batches(
     files: Iterable[Path], batch_size: int, feature_dim: int | None, label_size: int, charset: str | None = None,
-    block_bytes: int = 8 << 20,
+    block_bytes: int = 32 << 20,
 ) -> Iterator[Batch]:
     """Stream CSV files as dense batches of at most ``batch_size`` rows, reading ``block_bytes`` at a time."""
     for path in files:

@@ -129,3 +129,15 @@ def test_decoders_never_crash_on_garbage(body, content_type) -> None:
 def test_csv_round_trip(rows) -> None:
     text = "\n".join(",".join(repr(v) for v in row) for row in rows).encode()
     assert np.array_equal(_decode(text, "text/csv").dense(), np.asarray(rows, np.float32))
+
+
+@pytest.mark.parametrize(
+    ("tail", "message"),
+    [("1,x,3", "line 20001, column 2: 'x' is not a number"), ("1,2", "line 20001 has 2 columns, expected 3"),
+     ("1,,3", "line 20001, column 2: '' is not a number"), ("1,nan,3", "line 20001 contains NaN")],
+)
+def test_large_csv_bodies_take_the_fast_parser_and_keep_exact_errors(tail, message) -> None:
+    good = "1,2,3\n" * 20000
+    assert _decode(good.encode(), "text/csv").rows == 20000
+    with pytest.raises(UserError, match=message):
+        _decode((good + tail).encode(), "text/csv")
