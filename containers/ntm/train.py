@@ -1,0 +1,441 @@
+"""NTM training: the epoch loop, early stopping, checkpoints, multi-host data parallelism and the final report.
+
+Data parallelism (ARCHITECTURE.md): every host of ``resourceconfig.json`` reads only its own channel folders (with
+``ShardedByS3Key`` SageMaker puts each host's shard there) in mini-batches of ``mini_batch_size`` documents, so the
+global batch is ``mini_batch_size`` times the number of hosts. After each backward pass the hosts all-reduce one
+buffer holding the summed gradients, their document counts and two flags (this host still has data; this host got
+SIGTERM); every host divides by the global document count and takes the same optimizer step, so the parameters stay
+identical. A host whose shard is empty, or runs out first, keeps joining the all-reduce with zeros until every host
+is done; that is also why no host can hang on another's shorter epoch. Losses are all-reduced too, so the early
+stopping decision is the same everywhere. Only the leader writes checkpoints and ``/opt/ml/model`` (A8).
+
+Gradients follow MXNet's order, which the built-in used: multiply by ``rescale_gradient``, clip every element to
+``[-clip_gradient, clip_gradient]``, then the optimizer applies ``weight_decay`` (L2) and ``learning_rate``.
+``adadelta`` has no learning rate (Zeiler 2012, and MXNet's AdaDelta ignores it), so ``learning_rate`` does not
+apply to it.
+
+Early stopping: an epoch improves when its loss (validation loss, else training loss) is below the best so far by
+more than ``tolerance`` relative to it; after ``num_patience_epochs`` epochs without improvement training stops.
+The final model is the best epoch's.
+
+Checkpoints (A10): after every epoch the leader writes ``checkpoints/ntm-checkpoint.pt`` (temporary file, then
+``os.replace``, so a kill never leaves a torn file): model, optimizer, epoch, early-stopping state. Randomness is
+re-seeded from (seed, host rank, epoch) at each epoch start, so a resumed run repeats exactly what an uninterrupted
+run does. On SIGTERM the hosts agree (through the all-reduce) to stop after the current batch; the partial epoch is
+dropped and the run ends with ``TrainingStopped``; running again resumes after the last finished epoch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from container_core.channels import load_channels
+from container_core.cli import TrainingContext, TrainingStopped
+from container_core.distributed import init_process_group
+from container_core.errors import UserError
+from ntm_container import artifacts, topics
+from ntm_container.channels import CHANNELS, Corpus, embedding_files, load_embeddings, load_vocabulary
+from ntm_container.hyperparameters import NTMConfig
+from ntm_container.model import NTM, SparseRows
+
+log = logging.getLogger("ntm")
+
+SEED = 20240601
+CHECKPOINT = "ntm-checkpoint.pt"
+CHECKPOINT_VERSION = 1
+
+
+class Cluster:
+    """The hosts of the job as torch.distributed sees them; every call is a no-op on one host."""
+
+    def __init__(self, dist: Any, rank: int, size: int, device: torch.device):
+        self.dist = dist
+        self.rank = rank
+        self.size = size
+        self.device = device
+
+    @property
+    def is_leader(self) -> bool:
+        return self.rank == 0
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.dist is not None:
+            self.dist.all_reduce(tensor)
+        return tensor
+
+    def sum_numbers(self, *values: float) -> list[float]:
+        buffer = torch.tensor(values, dtype=torch.float64, device=self.device)
+        return self.sum_(buffer).tolist()
+
+    def broadcast_bytes(self, payload: bytes | None) -> bytes:
+        """The leader's ``payload`` on every host."""
+        if self.dist is None:
+            return payload or b""
+        size = torch.tensor([len(payload or b"") if self.is_leader else 0], dtype=torch.int64, device=self.device)
+        self.dist.broadcast(size, 0)
+        data = torch.zeros(int(size.item()), dtype=torch.uint8, device=self.device)
+        if self.is_leader and payload:
+            data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
+        if data.numel():
+            self.dist.broadcast(data, 0)
+        return bytes(data.cpu().numpy().tobytes())
+
+    def average_buffers(self, model: NTM) -> None:
+        """Batch-norm running statistics are per host; average them so every host holds the same model."""
+        if self.dist is None:
+            return
+        for name, buffer in model.named_buffers():
+            if buffer.is_floating_point():
+                self.dist.all_reduce(buffer)
+                buffer.div_(self.size)
+            elif name.endswith("num_batches_tracked"):
+                self.dist.broadcast(buffer, 0)
+
+
+def make_optimizer(config: NTMConfig, model: NTM) -> torch.optim.Optimizer:
+    params = model.parameters()
+    lr, wd = config.learning_rate, config.weight_decay
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adadelta(params, lr=1.0, weight_decay=wd)  # learning-rate free, see the module docstring
+
+
+@dataclass
+class EarlyStopping:
+    """Best loss so far and how many epochs have not improved on it by more than ``tolerance`` (relative)."""
+
+    tolerance: float
+    patience: int
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    best_state: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+
+    def update(self, epoch: int, loss: float, model: NTM) -> bool:
+        """Record an epoch's loss; True when training should stop."""
+        if loss < self.best_loss - self.tolerance * abs(self.best_loss) or self.best_state is None:
+            self.best_loss, self.best_epoch, self.bad_epochs = loss, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+        return self.bad_epochs >= self.patience
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "best_state": self.best_state}
+
+    def load(self, data: dict[str, Any]) -> None:
+        self.best_loss = float(data["best_loss"])
+        self.best_epoch = int(data["best_epoch"])
+        self.bad_epochs = int(data["bad_epochs"])
+        self.best_state = data["best_state"]
+
+
+@dataclass
+class Totals:
+    """Summed per-document losses of a pass, for total_loss (per document) and perplexity (per word)."""
+
+    loss: float = 0.0
+    documents: float = 0.0
+    words: float = 0.0
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss / self.documents if self.documents else math.nan
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(min(self.loss / self.words, 700.0)) if self.words else math.nan
+
+
+def _fingerprint(config: NTMConfig, num_hosts: int) -> str:
+    """What a checkpoint must share with this run to be resumed (shape-defining settings)."""
+    keys = ("feature_dim", "num_topics", "encoder_layers", "encoder_layers_activation", "batch_norm", "optimizer")
+    data = {k: config.to_json()[k] for k in keys}
+    data["hosts"] = num_hosts
+    return json.dumps(data, sort_keys=True)
+
+
+def _seed_epoch(rank: int, epoch: int) -> np.random.Generator:
+    torch.manual_seed(SEED + 1_000_003 * rank + 7919 * epoch)
+    return np.random.default_rng([SEED, rank, epoch])
+
+
+class Trainer:
+    """One host's training run; ``run`` is the whole job."""
+
+    def __init__(self, context: TrainingContext):
+        self.context = context
+        self.config = NTMConfig.from_hyperparameters(context.hyperparameters)
+        self.channels = load_channels(context.paths, CHANNELS, "NTM")
+        self.vocabulary = load_vocabulary(self.channels.get("auxiliary"), self.config.feature_dim)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda" and context.resources.num_hosts > 1:
+            torch.cuda.set_device(0)
+        resources = context.resources
+        self.cluster = Cluster(init_process_group(resources), resources.rank, resources.num_hosts, self.device)
+        torch.manual_seed(SEED)  # identical initial weights on every host
+        self.model = artifacts.build_model(self.config).to(self.device)
+        self.optimizer = make_optimizer(self.config, self.model)
+        self.stopping = EarlyStopping(self.config.tolerance, self.config.num_patience_epochs)
+        self.epoch = 0
+        self.finished = False
+        self.params = [p for p in self.model.parameters()]
+        feature_dim = self.config.feature_dim
+        self.corpora = {name: Corpus(self.channels[name], feature_dim)
+                        for name in ("train", "validation", "test") if name in self.channels}
+        self.checkpoint_path = context.paths.checkpoints / CHECKPOINT
+
+    # --- checkpoints ---------------------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> None:
+        if not self.cluster.is_leader:
+            return
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": _fingerprint(self.config, self.cluster.size),
+            "epoch": self.epoch,
+            "finished": self.finished,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "early_stopping": self.stopping.to_dict(),
+        }
+        self.checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.checkpoint_path.with_name(CHECKPOINT + ".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.checkpoint_path)
+
+    def resume(self) -> None:
+        """Load the leader's checkpoint on every host if one exists and fits this configuration."""
+        payload = None
+        if self.cluster.is_leader and self.checkpoint_path.is_file():
+            payload = self.checkpoint_path.read_bytes()
+        payload = self.cluster.broadcast_bytes(payload)
+        if not payload:
+            return
+        try:
+            state = torch.load(io.BytesIO(payload), map_location=self.device, weights_only=True)
+            if state.get("version") != CHECKPOINT_VERSION:
+                raise ValueError(f"checkpoint version {state.get('version')!r}")
+            if state["fingerprint"] != _fingerprint(self.config, self.cluster.size):
+                log.warning("checkpoint %s was written with different settings (%s); starting from scratch",
+                            self.checkpoint_path, state["fingerprint"])
+                return
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.stopping.load(state["early_stopping"])
+            self.epoch = int(state["epoch"])
+            self.finished = bool(state["finished"])
+        except Exception as error:  # a damaged checkpoint must not block training
+            log.warning("ignoring unreadable checkpoint %s: %s; starting from scratch", self.checkpoint_path, error)
+            torch.manual_seed(SEED)
+            self.model = artifacts.build_model(self.config).to(self.device)
+            self.optimizer = make_optimizer(self.config, self.model)
+            self.params = list(self.model.parameters())
+            self.stopping = EarlyStopping(self.config.tolerance, self.config.num_patience_epochs)
+            self.epoch, self.finished = 0, False
+            return
+        log.info("resumed from checkpoint %s: epoch %d done%s", self.checkpoint_path, self.epoch,
+                 " (training had finished)" if self.finished else f", continuing with epoch {self.epoch + 1}")
+
+    # --- passes ----------------------------------------------------------------------------------------------------
+
+    def _to_rows(self, batch: sp.csr_matrix) -> SparseRows:
+        return SparseRows.from_csr(batch, self.device)
+
+    def train_epoch(self, rng: np.random.Generator) -> tuple[Totals, int, bool]:
+        """One pass over the local shard in lock-step with the other hosts: (totals, local rows, stopped)."""
+        self.model.train()
+        totals = Totals()
+        local_rows = 0
+        batches = self.corpora["train"].batches(self.config.mini_batch_size, rng)
+        sizes = [p.numel() for p in self.params]
+        buffer = torch.zeros(sum(sizes) + 5, dtype=torch.float32, device=self.device)
+        while True:
+            batch = next(batches, None)
+            active = batch is not None
+            if active and self.config.sub_sample < 1.0:
+                keep = rng.random(batch.shape[0]) < self.config.sub_sample
+                batch = batch[np.flatnonzero(keep)]
+            self.optimizer.zero_grad(set_to_none=False)
+            loss_sum = words = 0.0
+            rows = batch.shape[0] if active else 0
+            if rows:
+                x = self._to_rows(batch)
+                out = self.model(x)
+                total = out.loss.sum()
+                total.backward()
+                loss_sum, words = float(total.item()), float(batch.sum())
+            offset = 0
+            for param, size in zip(self.params, sizes, strict=True):
+                buffer[offset : offset + size] = param.grad.reshape(-1) if param.grad is not None else 0.0
+                offset += size
+            buffer[-5:] = torch.tensor([rows, loss_sum, words, float(active),
+                                        float(self.context.stop_requested.is_set())], device=self.device)
+            self.cluster.sum_(buffer)
+            all_rows, all_loss, all_words, any_active, stop = buffer[-5:].tolist()
+            if stop > 0:
+                return totals, local_rows, True
+            if any_active == 0:
+                return totals, local_rows, False
+            local_rows += rows
+            totals.loss += all_loss
+            totals.documents += all_rows
+            totals.words += all_words
+            if all_rows == 0:
+                continue
+            scale = self.config.rescale_gradient / all_rows
+            offset = 0
+            for param, size in zip(self.params, sizes, strict=True):
+                grad = buffer[offset : offset + size].view_as(param) * scale
+                if math.isfinite(self.config.clip_gradient):
+                    grad.clamp_(-self.config.clip_gradient, self.config.clip_gradient)
+                if param.grad is None:
+                    param.grad = grad.clone()
+                else:
+                    param.grad.copy_(grad)
+                offset += size
+            self.optimizer.step()
+
+    @torch.inference_mode()
+    def evaluate(self, name: str) -> Totals:
+        """Loss of a channel with the posterior mean (no sampling), summed over all hosts."""
+        self.model.eval()
+        loss = documents = words = 0.0
+        for batch in self.corpora[name].batches(max(self.config.mini_batch_size, 1024)):
+            if not batch.shape[0]:
+                continue
+            out = self.model(self._to_rows(batch), sample=False)
+            loss += float(out.loss.sum().item())
+            documents += batch.shape[0]
+            words += float(batch.sum())
+        loss, documents, words = self.cluster.sum_numbers(loss, documents, words)
+        if not math.isfinite(loss):
+            raise UserError(f"the {name} loss is not finite; try a smaller learning_rate or set clip_gradient")
+        return Totals(loss, documents, words)
+
+    # --- the job ---------------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        metrics = self.context.metrics
+        self.resume()
+        if self.epoch == 0:
+            self.save_checkpoint()  # a SIGTERM during epoch 1 then still leaves a checkpoint to resume from
+        monitor = "validation" if "validation" in self.corpora else "train"
+        while not self.finished and self.epoch < self.config.epochs:
+            epoch = self.epoch + 1
+            rng = _seed_epoch(self.cluster.rank, epoch)
+            log.info("# Starting training for epoch %d", epoch)
+            started = time.perf_counter()
+            totals, local_rows, stopped = self.train_epoch(rng)
+            if stopped:
+                raise TrainingStopped(
+                    f"training stopped by SIGTERM during epoch {epoch}; checkpoint {self.checkpoint_path} holds "
+                    f"epoch {self.epoch}: running again resumes from epoch {epoch}"
+                )
+            elapsed = time.perf_counter() - started
+            if totals.documents == 0:
+                raise UserError("the train channel holds no documents (on any host); check the S3 prefix")
+            if not math.isfinite(totals.loss):
+                raise UserError("the training loss is not finite; try a smaller learning_rate or set clip_gradient")
+            self.cluster.average_buffers(self.model)
+            self.epoch = epoch
+            log.info("# Finished training epoch %d on %d examples in %.2f s", epoch, local_rows, elapsed)
+            metrics.quality("train", "total_loss", "loss", totals.mean_loss, epoch)
+            metrics.quality("train", "perplexity", "loss", totals.perplexity, epoch)
+            monitored = totals
+            if "validation" in self.corpora:
+                monitored = self.evaluate("validation")
+                metrics.quality("validation", "total_loss", "loss", monitored.mean_loss, epoch)
+                metrics.quality("validation", "perplexity", "loss", monitored.perplexity, epoch)
+            stop = self.stopping.update(epoch, monitored.mean_loss, self.model)
+            if stop:
+                log.info("early stopping: the %s loss improved by less than tolerance=%g for %d epochs",
+                         monitor, self.config.tolerance, self.config.num_patience_epochs)
+                self.finished = True
+            elif epoch >= self.config.epochs:
+                self.finished = True
+            self.save_checkpoint()
+            metrics.progress(100.0 * epoch / self.config.epochs if not self.finished else 100.0)
+            metrics.throughput(local_rows / elapsed if elapsed > 0 else 0.0)
+        self.finish()
+
+    def finish(self) -> None:
+        metrics = self.context.metrics
+        if self.stopping.best_state is not None:
+            self.model.load_state_dict(self.stopping.best_state)
+            log.info("Best model based on early stopping at epoch %d. Best loss: %.6g",
+                     self.stopping.best_epoch, self.stopping.best_loss)
+        for name in ("validation", "test"):
+            if name in self.corpora:
+                totals = self.evaluate(name)
+                metrics.quality(name, "total_loss", "loss", totals.mean_loss)
+                metrics.quality(name, "perplexity", "loss", totals.perplexity)
+        self.report_topics()
+        if self.cluster.is_leader:
+            artifacts.save(self.context.paths.model, self.model.cpu(), self.config, self.vocabulary,
+                           {"best_epoch": self.stopping.best_epoch, "epochs_trained": self.epoch})
+            log.info("model written to %s", self.context.paths.model)
+
+    def report_topics(self) -> None:
+        """Topic listing (top 20 words) with TU, NPMI on the training data, and WETC when embeddings were given."""
+        topic_word = self.model.topic_word().cpu().numpy()
+        listed = topics.top_words(topic_word, topics.LISTED_WORDS)
+        scored = listed[:, : topics.SCORED_WORDS]
+        counter = topics.CooccurrenceCounter(scored)
+        for batch in self.corpora["train"].batches(4096):
+            counter.add(batch)
+        counts = torch.from_numpy(counter.counts().astype(np.float64)).to(self.device)
+        counter.set_counts(self.cluster.sum_(counts).cpu().numpy().round().astype(np.int64))
+        npmi = counter.npmi()
+        tu = topics.topic_uniqueness(scored)
+        wetc = None
+        if self.vocabulary is not None:
+            files = embedding_files(self.channels.get("auxiliary"))
+            loaded = load_embeddings(files, self.vocabulary) if files else None
+            if loaded is not None:
+                vectors, found = loaded
+                missing = int((~found).sum())
+                if missing:
+                    log.warning("%d out of %d in vocabulary do not have embeddings! Default vector used for "
+                                "unknown embedding!", missing, len(self.vocabulary))
+                wetc = topics.wetc(scored, vectors, found)
+        if not self.cluster.is_leader:
+            return
+        for line in topics.listing(listed, tu, self.vocabulary, wetc):
+            log.info("%s", line)
+        log.info("Topic coherence on the training data: npmi %.4f (per topic: %s)", npmi.mean(),
+                 ", ".join(f"{v:.2f}" for v in npmi))
+        metrics = self.context.metrics
+        metrics.quality("train", "npmi", "score", float(npmi.mean()))
+        metrics.quality("train", "tu", "score", float(tu.mean()))
+        if wetc is not None:
+            metrics.quality("train", "wetc", "score", float(wetc.mean()))
+
+
+def train(context: TrainingContext) -> None:
+    """The NTM training entry point (``ntm-container train``)."""
+    trainer = Trainer(context)
+    try:
+        trainer.run()
+    finally:
+        if trainer.cluster.dist is not None:
+            trainer.cluster.dist.destroy_process_group()
+
