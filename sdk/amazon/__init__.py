@@ -1,0 +1,1 @@
+"""First-party algorithm estimators (``NTM``, ``KNN``), ``get_image_uri`` and the RecordIO-protobuf helpers."""

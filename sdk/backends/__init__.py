@@ -1,0 +1,53 @@
+"""Where jobs and endpoints run. ``base`` defines the ``Backend`` protocol; ``local`` is the default implementation.
+
+``get_backend(name)`` returns the process-wide backend for ``name`` (``"local"``, or the value of
+``$OPENSAGEMAKER_BACKEND``): one per process, so every ``Session()`` sees the same endpoints and jobs, as every
+boto3 client sees the same SageMaker account. Other backends register a factory with ``register_backend``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from opensagemaker.backends.base import Backend
+
+__all__ = ["Backend", "get_backend", "register_backend"]
+
+BACKEND_ENV = "OPENSAGEMAKER_BACKEND"
+
+_factories: dict[str, Callable[[], Backend]] = {}
+_instances: dict[str, Backend] = {}
+_lock = threading.Lock()
+
+
+def register_backend(name: str, factory: Callable[[], Backend]) -> None:
+    """Make ``get_backend(name)`` build its backend with ``factory`` (called once, on first use)."""
+    with _lock:
+        _factories[name] = factory
+
+
+def _local_factory() -> Backend:
+    from opensagemaker.backends.local import LocalBackend
+
+    return LocalBackend()
+
+
+register_backend("local", _local_factory)
+
+
+def get_backend(name: str | None = None) -> Backend:
+    """The process-wide backend called ``name`` (default ``$OPENSAGEMAKER_BACKEND``, else ``local``)."""
+    name = name or os.environ.get(BACKEND_ENV) or "local"
+    with _lock:
+        backend = _instances.get(name)
+        if backend is None:
+            factory = _factories.get(name)
+            if factory is None:
+                raise ValueError(
+                    f"unknown backend {name!r} (from {BACKEND_ENV} or Session(backend=...)); "
+                    f"known: {', '.join(sorted(_factories))}"
+                )
+            backend = _instances[name] = factory()
+    return backend

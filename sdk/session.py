@@ -1,0 +1,154 @@
+"""``Session``: the region, the default bucket, uploads, and the backend that runs jobs (SDK v1 surface).
+
+Every ``Session`` of a process shares one backend (``opensagemaker.backends.get_backend``): the local backend by
+default, or the one named by ``Session(backend=...)`` / ``$OPENSAGEMAKER_BACKEND``.
+
+With the local backend, creating a ``Session`` starts (or reuses) the local S3 store and puts into ``os.environ``:
+``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` of the store (replacing any values there,
+and removing ``AWS_SESSION_TOKEN``, which would otherwise be sent along), and ``AWS_DEFAULT_REGION=us-east-1`` if no
+region is set. That is what lets the tutorial's plain ``boto3.resource('s3')`` calls reach the store. Nothing is
+changed for other backends, and nothing at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from opensagemaker.backends import Backend, get_backend, storage
+from opensagemaker.image_uris import resolve_region
+from opensagemaker.inputs import TrainingInput, s3_input
+
+__all__ = ["Session", "get_execution_role", "s3_input", "TrainingInput"]
+
+
+def _apply_local_environment(environment: dict[str, str]) -> None:
+    for name in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+    for name, value in environment.items():
+        if name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+            os.environ.setdefault("AWS_DEFAULT_REGION", value)
+        else:
+            os.environ[name] = value
+
+
+class Session:
+    """Where and as whom jobs run; ``upload_data`` and ``default_bucket`` as in SDK v1."""
+
+    def __init__(
+        self,
+        boto_session: Any = None,
+        sagemaker_client: Any = None,
+        sagemaker_runtime_client: Any = None,
+        default_bucket: str | None = None,
+        backend: str | Backend | None = None,
+    ) -> None:
+        self.backend: Backend = backend if backend is not None and not isinstance(backend, str) else get_backend(backend)
+        self._boto_session = boto_session
+        self.sagemaker_client = sagemaker_client
+        self.sagemaker_runtime_client = sagemaker_runtime_client
+        if self.backend.name == "local":
+            _apply_local_environment(self.backend.environment())
+        region = getattr(boto_session, "region_name", None)
+        self._region = resolve_region(region) if self.backend.name == "local" else (region or self.backend.region())
+        self._default_bucket_name = default_bucket
+        self._default_bucket: str | None = None
+
+    @property
+    def boto_region_name(self) -> str:
+        return self._region
+
+    @property
+    def boto_session(self) -> Any:
+        if self._boto_session is None:
+            import boto3
+
+            self._boto_session = boto3.Session(region_name=self._region)
+        return self._boto_session
+
+    @property
+    def local_mode(self) -> bool:
+        return self.backend.name == "local"
+
+    def s3_client(self) -> Any:
+        return self.backend.s3_client()
+
+    def account_id(self) -> str:
+        return self.backend.account_id()
+
+    def default_bucket(self) -> str:
+        """``sagemaker-{region}-{account}`` (local account ``000000000000``), created on first use."""
+        if self._default_bucket is None:
+            name = self._default_bucket_name or f"sagemaker-{self._region}-{self.backend.account_id()}"
+            self.backend.ensure_bucket(name)
+            self._default_bucket = name
+        return self._default_bucket
+
+    def upload_data(self, path: str | os.PathLike[str], bucket: str | None = None, key_prefix: str = "data",
+                    extra_args: dict[str, Any] | None = None, callback: Any = None) -> str:
+        """Upload a file (-> ``s3://bucket/key_prefix/<name>``) or a folder's files (-> ``s3://bucket/key_prefix``)."""
+        source = Path(path)
+        if not source.exists():
+            raise ValueError(f"upload_data: {str(path)!r} does not exist")
+        files: list[tuple[Path, str]] = []
+        key_suffix = None
+        if source.is_dir():
+            for file in sorted(p for p in source.rglob("*") if p.is_file()):
+                files.append((file, f"{key_prefix}/{file.relative_to(source).as_posix()}"))
+        else:
+            files.append((source, f"{key_prefix}/{source.name}"))
+            key_suffix = source.name
+        bucket = bucket or self.default_bucket()
+        if self.local_mode:
+            self.backend.ensure_bucket(bucket)
+        client = self.s3_client()
+        for file, key in files:
+            client.upload_file(str(file), bucket, key, ExtraArgs=extra_args, Callback=callback)
+        uri = f"s3://{bucket}/{key_prefix}"
+        return f"{uri}/{key_suffix}" if key_suffix else uri
+
+    def upload_string_as_file_body(self, body: str | bytes, bucket: str, key: str, kms_key: str | None = None) -> str:
+        self.s3_client().put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
+        return f"s3://{bucket}/{key}"
+
+    def download_data(self, path: str | os.PathLike[str], bucket: str, key_prefix: str = "",
+                      extra_args: dict[str, Any] | None = None) -> list[str]:
+        """Download every object under ``s3://bucket/key_prefix`` into folder ``path``; returns the local paths."""
+        client = self.s3_client()
+        written = []
+        for obj in storage.list_objects(client, f"s3://{bucket}/{key_prefix}"):
+            target = Path(path) / obj.relative
+            storage.download(client, obj.uri, target)
+            written.append(str(target))
+        return written
+
+    def read_s3_file(self, bucket: str, key_prefix: str) -> str:
+        return storage.read_bytes(self.s3_client(), f"s3://{bucket}/{key_prefix}").decode("utf-8")
+
+    def list_s3_files(self, bucket: str, key_prefix: str) -> list[str]:
+        return [storage.parse_s3_uri(o.uri)[1] for o in storage.list_objects(self.s3_client(), f"s3://{bucket}/{key_prefix}")]
+
+    def delete_endpoint(self, endpoint_name: str) -> None:
+        self.backend.delete_endpoint(endpoint_name)
+
+    def delete_endpoint_config(self, endpoint_config_name: str) -> None:
+        """Endpoint configs are part of the endpoint here; nothing to delete separately."""
+
+    def delete_model(self, model_name: str) -> None:
+        self.backend.delete_model(model_name)
+
+    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10) -> None:
+        self.backend.wait_for_training_job(job_name, logs=True)
+
+    def wait_for_job(self, job: str, poll: int = 5) -> Any:
+        return self.backend.wait_for_training_job(job, logs=False)
+
+    def wait_for_transform_job(self, job: str, poll: int = 5) -> Any:
+        return self.backend.wait_for_transform_job(job, logs=False)
+
+
+def get_execution_role(sagemaker_session: Session | None = None) -> str:
+    """The role jobs run as. Local backend: the placeholder ``arn:aws:iam::000000000000:role/opensagemaker-local``."""
+    session = sagemaker_session or Session()
+    return session.backend.execution_role()
