@@ -149,13 +149,16 @@ def load(model_dir: Path, mmap: bool = True) -> KNNModel:
 
 
 def _read_index(path: Path, mmap: bool) -> faiss.Index:
+    """Memory-map the index where faiss can (``IO_FLAG_MMAP_IFC`` maps Flat and IVF codes in place, so workers
+    share the page cache instead of each holding a copy), else read it into memory."""
     if not path.is_file():
         raise UserError(f"model artifact {path} is missing")
     if mmap:
-        try:
-            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
-        except RuntimeError:
-            pass  # this index type cannot be memory-mapped; read it into memory
+        for flags in (faiss.IO_FLAG_MMAP_IFC, faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY):
+            try:
+                return faiss.read_index(str(path), flags)
+            except RuntimeError:
+                continue  # this index type cannot be mapped this way
     try:
         return faiss.read_index(str(path))
     except RuntimeError as error:
