@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from opensagemaker.backends.base import Backend
 
-__all__ = ["Backend", "get_backend", "register_backend"]
+__all__ = ["Backend", "get_backend", "register_backend", "shutdown_backend"]
 
 BACKEND_ENV = "OPENSAGEMAKER_BACKEND"
 
@@ -51,3 +51,13 @@ def get_backend(name: str | None = None) -> Backend:
                 )
             backend = _instances[name] = factory()
     return backend
+
+
+def shutdown_backend(name: str = "local") -> None:
+    """Close the process-wide backend ``name`` (local: stop its endpoints) and forget it; the next
+    ``get_backend(name)`` builds a new one. No-op if it was never built."""
+    with _lock:
+        backend = _instances.pop(name, None)
+    close = getattr(backend, "close", None)
+    if close is not None:
+        close()

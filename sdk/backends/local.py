@@ -52,6 +52,10 @@ class LocalBackend:
         self._models: dict[str, ModelRequest] = {}
         self.endpoints = EndpointManager()
 
+    def close(self) -> None:
+        """Stop every endpoint this backend started (jobs already running finish on their own)."""
+        self.endpoints.stop_all()
+
     # -- account and store ---------------------------------------------------------------------------------------
 
     def region(self) -> str:

@@ -109,6 +109,7 @@ class LocalTrainingJob:
         request = self.request
         try:
             self.root = Path(tempfile.mkdtemp(prefix=f"{request.job_name}-", dir=work_root()))
+            self.description.details["work_dir"] = str(self.root)  # removed on success unless $OPENSAGEMAKER_KEEP_WORK
             command = command_for_image(request.image_uri)
             self.logs.emit(f"Creating training job {request.job_name} with {len(self.hosts)} host(s) in {self.root}")
             client = self._s3_client()
@@ -145,8 +146,6 @@ class LocalTrainingJob:
     def _fail(self, reason: str) -> None:
         self.description.status = "Stopped" if self._stop.is_set() else "Failed"
         self.description.failure_reason = reason
-        if self.root is not None:
-            self.description.details["work_dir"] = str(self.root)
         self.logs.emit(f"Training job {self.request.job_name} {self.description.status.lower()}: {reason}")
 
     # -- setup --------------------------------------------------------------------------------------------------
@@ -288,8 +287,8 @@ class LocalTrainingJob:
         host, code = failed
         failure_file = self._host_root(host) / "output" / "failure"
         if failure_file.exists():
-            text = failure_file.read_text(errors="replace").strip()[:1024]
-            return f"AlgorithmError: {text} (host {host}, exit code {code})"
+            text = " ".join(failure_file.read_text(errors="replace").strip()[:1024].split("\n\n"))
+            return f"{text} (host {host}, exit code {code})"
         tail = "\n".join(self.logs.tail(8))
         return f"AlgorithmError: host {host} exited with code {code} and wrote no failure file. Last log lines:\n{tail}"
 

@@ -1,0 +1,141 @@
+"""Local training jobs with the toy algorithm: per-host trees, real sharding, logs, artifacts, failures."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from opensagemaker import Estimator, TrainingInput, s3_input
+from opensagemaker.amazon.common import write_numpy_to_dense_tensor
+from opensagemaker.exceptions import UnexpectedStatusException
+from tests.sdk.conftest import TOY_IMAGE
+
+METRIC = re.compile(r"^(algo-\d+)\s+\| .*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
+
+
+def _upload_parts(session, bucket: str, prefix: str, parts: list[np.ndarray], recordio: bool = False) -> str:
+    client = session.s3_client()
+    for index, part in enumerate(parts):
+        if recordio:
+            binary = io.BytesIO()
+            write_numpy_to_dense_tensor(binary, part)
+            body = binary.getvalue()
+        else:
+            text = io.StringIO()
+            np.savetxt(text, part, delimiter=",", fmt="%g")
+            body = text.getvalue().encode()
+        client.put_object(Bucket=bucket, Key=f"{prefix}/part-{index}.{'pbr' if recordio else 'csv'}", Body=body)
+    return f"s3://{bucket}/{prefix}"
+
+
+def _host_norms(output: str) -> dict[str, float]:
+    norms = {}
+    for line in output.splitlines():
+        match = METRIC.match(line)
+        if match:
+            assert match.group(1) == match.group(2)  # the prefix names the host that printed the line
+            norms[match.group(1)] = float(match.group(3))
+    return norms
+
+
+def _toy(session, instance_count: int = 1, **kwargs) -> Estimator:
+    estimator = Estimator(TOY_IMAGE, "arn:aws:iam::000000000000:role/test", train_instance_count=instance_count,
+                          train_instance_type="ml.c4.xlarge", sagemaker_session=session, **kwargs)
+    estimator.set_hyperparameters(feature_dim=2)
+    return estimator
+
+
+def test_two_hosts_with_sharded_by_s3_key_each_train_on_a_distinct_shard(session, bucket, capsys) -> None:
+    rng = np.random.default_rng(0)
+    parts = [rng.integers(0, 20, size=(5, 2)).astype(float) for _ in range(4)]
+    uri = _upload_parts(session, bucket, "shard-test/train", parts)
+    estimator = _toy(session, instance_count=2)
+    estimator.fit({"train": s3_input(uri, distribution="ShardedByS3Key", content_type="text/csv")})
+    norms = _host_norms(capsys.readouterr().out)
+    # objects sorted by key, dealt round-robin: algo-1 gets parts 0 and 2, algo-2 parts 1 and 3
+    expected = {
+        "algo-1": np.linalg.norm(np.vstack([parts[0], parts[2]]).mean(axis=0)),
+        "algo-2": np.linalg.norm(np.vstack([parts[1], parts[3]]).mean(axis=0)),
+    }
+    assert norms == pytest.approx(expected)
+    assert norms["algo-1"] != pytest.approx(norms["algo-2"])
+
+
+def test_fully_replicated_gives_every_host_everything_and_writes_the_sagemaker_tree(session, bucket, capsys,
+                                                                                    monkeypatch) -> None:
+    monkeypatch.setenv("OPENSAGEMAKER_KEEP_WORK", "1")
+    parts = [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[5.0, 6.0]])]
+    uri = _upload_parts(session, bucket, "replica-test/train", parts, recordio=True)
+    test_uri = _upload_parts(session, bucket, "replica-test/test", parts)
+    estimator = _toy(session, instance_count=2, output_path=f"s3://{bucket}/replica-out")
+    # a plain URI: FullyReplicated and no ContentType (RecordIO-protobuf), as SDK v1 sends it
+    estimator.fit({"train": uri, "test": TrainingInput(test_uri, content_type="text/csv")})
+    output = capsys.readouterr().out
+    assert "===== Job Complete =====" in output
+    everything = np.vstack(parts).mean(axis=0)
+    assert _host_norms(output) == pytest.approx({h: np.linalg.norm(everything) for h in ("algo-1", "algo-2")})
+
+    job = estimator.latest_training_job.name
+    work = Path(estimator.latest_training_job.describe().details["work_dir"])
+    config = work / "algo-2" / "input" / "config"
+    assert json.loads((config / "hyperparameters.json").read_text()) == {"feature_dim": "2"}
+    assert json.loads((config / "resourceconfig.json").read_text())["hosts"] == ["algo-1", "algo-2"]
+    assert json.loads((config / "resourceconfig.json").read_text())["current_host"] == "algo-2"
+    data_config = json.loads((config / "inputdataconfig.json").read_text())
+    assert data_config["train"] == {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated",
+                                    "RecordWrapperType": "None"}
+    assert data_config["test"]["ContentType"] == "text/csv"
+    assert sorted(p.name for p in (work / "algo-2" / "input" / "data" / "train").iterdir()) == ["part-0.pbr", "part-1.pbr"]
+
+    assert estimator.model_data == f"s3://{bucket}/replica-out/{job}/output/model.tar.gz"
+    body = session.s3_client().get_object(Bucket=bucket, Key=f"replica-out/{job}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        assert sorted(archive.getnames()) == ["mean.npy", "meta.json"]
+    assert re.fullmatch(r"toy-\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d-\d{3}", job)
+
+
+def test_file_inputs_and_file_output_path_work_locally(session, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    np.savetxt(data / "train.csv", np.array([[2.0, 0.0], [4.0, 0.0]]), delimiter=",")
+    estimator = _toy(session, output_path=(tmp_path / "out").as_uri())
+    estimator.fit({"train": s3_input(data.as_uri(), content_type="text/csv")}, logs=False)
+    artifact = tmp_path / "out" / estimator.latest_training_job.name / "output" / "model.tar.gz"
+    assert artifact.is_file()
+    with tarfile.open(artifact) as archive:
+        mean = np.load(io.BytesIO(archive.extractfile("mean.npy").read()))
+    assert mean.tolist() == [3.0, 0.0]
+
+
+def test_a_failing_job_raises_with_the_failure_file_text(session, bucket) -> None:
+    uri = _upload_parts(session, bucket, "fail-test/train", [np.ones((2, 2))])
+    estimator = _toy(session, instance_count=2)
+    estimator.set_hyperparameters(feature_dim=2, scale=5)  # the toy's rule: scale must not exceed feature_dim
+    with pytest.raises(UnexpectedStatusException) as raised:
+        estimator.fit({"train": s3_input(uri, content_type="text/csv")}, logs=False)
+    message = str(raised.value)
+    assert estimator.latest_training_job.name in message
+    assert "Hyperparameter scale must not exceed feature_dim" in message
+    assert raised.value.actual_status == "Failed"
+
+
+def test_an_empty_prefix_fails_the_job_naming_the_uri(session, bucket) -> None:
+    estimator = _toy(session)
+    with pytest.raises(UnexpectedStatusException, match=f"No S3 objects found under S3 URL \"s3://{bucket}/nothing-here\""):
+        estimator.fit({"train": f"s3://{bucket}/nothing-here"}, logs=False)
+
+
+def test_instance_count_and_type_are_required_and_v1_v2_names_must_agree(session) -> None:
+    with pytest.raises(ValueError, match="instance_type"):
+        Estimator(TOY_IMAGE, "role", train_instance_count=1, sagemaker_session=session)
+    with pytest.raises(ValueError, match="disagree"):
+        Estimator(TOY_IMAGE, "role", train_instance_count=1, instance_count=2, train_instance_type="local",
+                  sagemaker_session=session)
+    v2 = Estimator(image_uri=TOY_IMAGE, role="role", instance_count=2, instance_type="local", sagemaker_session=session)
+    assert (v2.train_instance_count, v2.instance_type) == (2, "local")
