@@ -27,7 +27,7 @@ class MetricsWriter:
     def quality(self, channel: str, name: str, kind: str, value: float, epoch: int | None = None) -> str:
         """``kind`` is ``loss`` or ``score`` (the angle-bracket tag that says which direction is better)."""
         where = f"host={self.host}" + (f", epoch={epoch}" if epoch is not None else "")
-        return self._emit(f"#quality_metric: {where}, {channel} {name} <{kind}>={value!r}")
+        return self._emit(f"#quality_metric: {where}, {channel} {name} <{kind}>={float(value)!r}")
 
     def progress(self, percent: float) -> str:
         return self._emit(f"#progress_metric: host={self.host}, completed {percent:g} % of epochs")
@@ -36,4 +36,4 @@ class MetricsWriter:
         return self._emit(f"#throughput_metric: host={self.host}, train throughput={records_per_second:.6g} records/second")
 
     def test_score(self, name: str, value: float) -> str:
-        return self._emit(f"#test_score ({self.host}) : ('{name}', {value!r})")
+        return self._emit(f"#test_score ({self.host}) : ('{name}', {float(value)!r})")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse as sp
+
 from container_core import recordio
 from container_core.batch import concat
 from container_core.errors import UserError
