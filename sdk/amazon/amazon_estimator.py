@@ -193,5 +193,5 @@ class AmazonAlgorithmEstimatorBase(EstimatorBase):
                 "(the first-party predictors speak RecordIO-protobuf; to change headers, set predictor.content_type "
                 "/ predictor.accept after deploy)"
             )
-        return model_cls(self.model_data, self.train_image(), self.role, predictor_cls=predictor_cls,
-                         sagemaker_session=self.sagemaker_session)
+        return model_cls(self.model_data, self.role, self.sagemaker_session, image=self.train_image(),
+                         predictor_cls=predictor_cls)
