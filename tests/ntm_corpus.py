@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
 
 from container_core import recordio
 
@@ -22,6 +23,10 @@ class PlantedCorpus:
     documents: sp.csr_matrix  # (D, V) float32 counts
     topic_word: np.ndarray  # (K, V) true word distributions
     theta: np.ndarray  # (D, K) true mixtures
+    words_per_topic: int
+
+    def planted_words(self, topic: int) -> set[int]:
+        return set(range(topic * self.words_per_topic, (topic + 1) * self.words_per_topic))
 
     @property
     def vocabulary(self) -> list[str]:
@@ -42,17 +47,21 @@ def planted_corpus(
     theta = rng.dirichlet(np.full(topics, alpha), size=documents)
     word_probs = theta @ topic_word
     counts = np.stack([rng.multinomial(rng.integers(length // 2, length * 3 // 2), p) for p in word_probs])
-    return PlantedCorpus(sp.csr_matrix(counts.astype(np.float32)), topic_word, theta)
+    return PlantedCorpus(sp.csr_matrix(counts.astype(np.float32)), topic_word, theta, words_per_topic)
 
 
-def topic_match(true_topic_word: np.ndarray, learned_topic_word: np.ndarray, top: int = 10) -> float:
-    """Mean over true topics of the best overlap (share of shared top-``top`` words) with any learned topic."""
-    true_top = np.argsort(-true_topic_word, axis=1)[:, :top]
+def topic_match(corpus: PlantedCorpus, learned_topic_word: np.ndarray, top: int = 10) -> float:
+    """How well learned topics recover the planted ones, in [0, 1].
+
+    Each planted topic is paired with a different learned topic (the pairing that maximises the total score,
+    Hungarian method); a pair scores the share of the learned topic's ``top`` words that are planted words of its
+    topic. 1.0 means every planted topic has its own learned topic whose top words all come from its block.
+    """
     learned_top = np.argsort(-learned_topic_word, axis=1)[:, :top]
-    scores = []
-    for words in true_top:
-        scores.append(max(len(set(words) & set(found)) / top for found in learned_top))
-    return float(np.mean(scores))
+    planted = [corpus.planted_words(k) for k in range(corpus.topic_word.shape[0])]
+    score = np.array([[len(words & set(found.tolist())) / top for found in learned_top] for words in planted])
+    rows, columns = linear_sum_assignment(-score)
+    return float(score[rows, columns].sum() / len(planted))
 
 
 def write_recordio(path: Path, matrix: sp.csr_matrix | np.ndarray, sparse: bool = True) -> None:
