@@ -41,6 +41,7 @@ class KNNModel:
     predictor_type: str
     feature_dim: int
     reduction: Reduction | None = None
+    threads: int = 1  # faiss threads for large requests (set by serving)
 
     def metadata(self) -> dict[str, Any]:
         return {

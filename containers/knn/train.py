@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from container_core.channels import load_channels
-from container_core.cli import TrainingContext
+from container_core.cli import TrainingContext, TrainingStopped
 from container_core.distributed import init_process_group
 from container_core.errors import ContainerError, UserError
 from knn_container import artifacts, index
@@ -37,7 +37,7 @@ def sample_shard(context: TrainingContext, config: KNNConfig, channel) -> tuple[
     reservoir = Reservoir(quota, config.feature_dim, SEED + resources.rank)
     for batch in labelled_batches(channel, config.feature_dim, config.mini_batch_size):
         if context.stop_requested.is_set():
-            raise UserError("training stopped by SIGTERM while sampling")
+            raise TrainingStopped("training stopped by SIGTERM while sampling; nothing was written")
         reservoir.add(batch)
     features, labels = reservoir.sample()
     log.info("host %s sampled %d of %d rows (quota %d)", resources.current_host, labels.size, reservoir.seen, quota)
