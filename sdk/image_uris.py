@@ -4,8 +4,11 @@
 ``382416733822.dkr.ecr.us-east-1.amazonaws.com/ntm:1``: on SageMaker that is AWS's closed built-in; the local
 backend only looks at the repository name (``ntm``, ``knn``, or one of this project's own names such as
 ``open-ntm``) to decide which program runs (see ``opensagemaker.backends.local_commands``). ``retrieve`` is the v2
-spelling. A region of ``None`` (``boto3.Session().region_name`` on a machine with no AWS configuration) means
-``$AWS_DEFAULT_REGION``, else ``us-east-1``, so the tutorial's first cell works on a bare laptop.
+spelling. With ``OPENSAGEMAKER_BACKEND=aws`` the answer is instead the image the user pushed to ECR with
+``python -m opensagemaker.images push`` (``opensagemaker.backends.aws.pushed_image_uri``; an error giving that
+command if there is none), since on SageMaker ``ntm:1`` would run AWS's closed built-in. A region of ``None``
+(``boto3.Session().region_name`` on a machine with no AWS configuration) means ``$AWS_DEFAULT_REGION``, else
+``us-east-1``, so the tutorial's first cell works on a bare laptop.
 """
 
 from __future__ import annotations
@@ -59,10 +62,17 @@ def _domain(region: str) -> str:
 
 
 def get_image_uri(region_name: str | None, repo_name: str, repo_version: str | int = 1) -> str:
-    """``<account>.dkr.ecr.<region>.<domain>/<repo>:<version>`` for ``ntm`` or ``knn`` (SDK v1 signature)."""
+    """``<account>.dkr.ecr.<region>.<domain>/<repo>:<version>`` for ``ntm`` or ``knn`` (SDK v1 signature); the
+    pushed open image when ``$OPENSAGEMAKER_BACKEND`` is ``aws``."""
     if repo_name not in ALGORITHMS:
         raise ValueError(f"no image for algorithm {repo_name!r}: this SDK provides {', '.join(ALGORITHMS)}")
     region = resolve_region(region_name)
+    from opensagemaker.backends import BACKEND_ENV
+
+    if os.environ.get(BACKEND_ENV) == "aws":
+        from opensagemaker.backends.aws import pushed_image_uri
+
+        return pushed_image_uri(repo_name, region)
     try:
         account = ALGORITHM_ACCOUNTS[region]
     except KeyError:

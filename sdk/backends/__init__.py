@@ -2,7 +2,9 @@
 
 ``get_backend(name)`` returns the process-wide backend for ``name`` (``"local"``, or the value of
 ``$OPENSAGEMAKER_BACKEND``): one per process, so every ``Session()`` sees the same endpoints and jobs, as every
-boto3 client sees the same SageMaker account. Other backends register a factory with ``register_backend``.
+boto3 client sees the same SageMaker account. ``"aws"`` (``opensagemaker.backends.aws``, Amazon SageMaker through
+the default boto3 session) is only ever used when chosen explicitly. Other backends register a factory with
+``register_backend``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,14 @@ def _local_factory() -> Backend:
     return LocalBackend()
 
 
+def _aws_factory() -> Backend:
+    from opensagemaker.backends.aws import AWSBackend
+
+    return AWSBackend()
+
+
 register_backend("local", _local_factory)
+register_backend("aws", _aws_factory)
 
 
 def get_backend(name: str | None = None) -> Backend:
