@@ -472,9 +472,9 @@ class AWSBackend:
         if wait:
             self.wait_for_endpoint(request.endpoint_name)
 
-    def wait_for_endpoint(self, endpoint_name: str) -> dict[str, Any]:
-        """Block until ``endpoint_name`` is ``InService`` (boto3's ``endpoint_in_service`` waiter); returns its
-        description."""
+    def wait_for_endpoint(self, endpoint_name: str) -> None:
+        """Block until ``endpoint_name`` is ``InService`` (boto3's ``endpoint_in_service`` waiter, polling
+        ``DescribeEndpoint`` every ``poll_interval`` seconds for at most ``endpoint_timeout_s``)."""
         sagemaker = self.client("sagemaker")
         delay = self.poll_interval
         attempts = max(1, math.ceil(self.endpoint_timeout_s / max(delay, 1.0)))
@@ -491,7 +491,6 @@ class AWSBackend:
                 allowed_statuses=["InService"],
                 actual_status=status,
             ) from None
-        return _without_metadata(sagemaker.describe_endpoint(EndpointName=endpoint_name))
 
     def invoke_endpoint(self, endpoint_name: str, body: bytes, content_type: str | None = None,
                         accept: str | None = None, custom_attributes: str | None = None) -> InvokeResult:
