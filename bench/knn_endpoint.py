@@ -99,36 +99,30 @@ def bench_index(index_type: str, data: np.ndarray, labels: np.ndarray, queries: 
     index_mb = (root / "model" / artifacts.NAME).stat().st_size / 1e6
     del model
 
-    # raw faiss: the same artifact, loaded as the server loads it, the same thread counts as one worker uses
+    # raw faiss: the same artifact, loaded as the server loads it, with the same faiss settings. Raw calls and
+    # endpoint requests alternate, so both see the same load on a shared machine.
     loaded = artifacts.load(root / "model")
     faiss.cvar.distance_compute_blas_threshold = serve.BLAS_THRESHOLD
-    raw = {}
-    for name, rows, calls in (("1 row", 1, args.single), ("1000 rows", 1000, args.batches)):
-        faiss.omp_set_num_threads(1 if rows < serve.SMALL_REQUEST_ROWS else os.cpu_count() or 1)
-        times = []
-        for i in range(calls + 2):
-            chunk = queries[(i * rows) % (len(queries) - rows):][:rows]
-            t0 = time.perf_counter()
-            loaded.index.search(loaded.plan.prepare(chunk), args.k)
-            if i >= 2:  # two warm-up calls
-                times.append(time.perf_counter() - t0)
-        raw[name] = stats(times, rows)
-
     process, client = start_server(root, work / f"{index_type}.log")
-    endpoint = {}
+    raw, endpoint = {}, {}
     try:
         for name, rows, calls in (("1 row", 1, args.single), ("1000 rows", 1000, args.batches)):
-            bodies = [csv_body(queries[(i * rows) % (len(queries) - rows):][:rows]) for i in range(calls + 2)]
-            times = []
-            for i, body in enumerate(bodies):
+            faiss.omp_set_num_threads(1 if rows < serve.SMALL_REQUEST_ROWS else os.cpu_count() or 1)
+            raw_times, endpoint_times = [], []
+            for i in range(calls + 2):  # two warm-up rounds
+                chunk = queries[(i * rows) % (len(queries) - rows):][:rows]
+                body = csv_body(chunk)
                 t0 = time.perf_counter()
+                loaded.index.search(loaded.plan.prepare(chunk), args.k)
+                t1 = time.perf_counter()
                 response = client.post("/invocations", content=body, headers={"Content-Type": "text/csv"})
-                elapsed = time.perf_counter() - t0
+                t2 = time.perf_counter()
                 if response.status_code != 200:
                     raise RuntimeError(response.text)
                 if i >= 2:
-                    times.append(elapsed)
-            endpoint[name] = stats(times, rows)
+                    raw_times.append(t1 - t0)
+                    endpoint_times.append(t2 - t1)
+            raw[name], endpoint[name] = stats(raw_times, rows), stats(endpoint_times, rows)
         server_rss = psutil.Process(process.pid).memory_info().rss
     finally:
         client.close()
@@ -144,7 +138,7 @@ def table(results: list[dict], args, started: str) -> str:
         "",
         f"`bench/knn_endpoint.py`, {started}: {args.points:,} x {args.dim} float32 vectors (seeded clusters), k={args.k}, "
         f"one server worker, concurrency 1, `text/csv` in, `application/json` out; raw faiss = `index.search` on the "
-        f"same artifact in the bench process. {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
+        f"same artifact in the bench process, alternating with the requests. {os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}, "
         f"faiss {faiss.__version__}, no GPU. The machine was shared with other work while this ran, so expect noise.",
         "",
         "| index | build s | build RSS MB | index file MB | server RSS MB | request | raw faiss q/s | endpoint q/s "
