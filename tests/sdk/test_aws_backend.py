@@ -607,6 +607,20 @@ def test_get_image_uri_gives_the_pushed_image_when_aws_is_chosen(aws_env: None,
     assert retrieve("knn", REGION) == KNN_IMAGE
 
 
+def test_session_backend_aws_selects_this_backend_by_name(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from opensagemaker import Session
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    try:
+        session = Session(backend="aws")
+        assert isinstance(session.backend, AWSBackend)
+        assert session.boto_region_name == "eu-west-1"
+        assert Session(backend="aws").backend is session.backend  # one per process, as for the local backend
+        assert "AWS_ENDPOINT_URL_S3" not in os.environ  # nothing of the local store is put into the environment
+    finally:
+        shutdown_backend("aws")
+
+
 # -- the SDK's estimator-level flow through the AWS backend -----------------------------------------------------
 
 
