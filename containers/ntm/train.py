@@ -108,15 +108,17 @@ class Cluster:
 def make_optimizer(config: NTMConfig, model: NTM) -> torch.optim.Optimizer:
     params = model.parameters()
     lr, wd = config.learning_rate, config.weight_decay
+    common = {"weight_decay": wd, "foreach": True}  # one fused update for all tensors, also on CPU
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adam(params, lr=lr, **common)
     if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+        return torch.optim.Adagrad(params, lr=lr, **common)
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, weight_decay=wd)
+        return torch.optim.RMSprop(params, lr=lr, **common)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
-    return torch.optim.Adadelta(params, lr=1.0, weight_decay=wd)  # learning-rate free, see the module docstring
+        return torch.optim.SGD(params, lr=lr, **common)
+    # Learning-rate free (see the module docstring), with MXNet's AdaDelta defaults rho=0.9, epsilon=1e-5.
+    return torch.optim.Adadelta(params, lr=1.0, rho=0.9, eps=1e-5, **common)
 
 
 @dataclass
@@ -278,8 +280,6 @@ class Trainer:
         totals = Totals()
         local_rows = 0
         batches = self.corpora["train"].batches(self.config.mini_batch_size, rng)
-        sizes = [p.numel() for p in self.params]
-        buffer = torch.zeros(sum(sizes) + 5, dtype=torch.float32, device=self.device)
         while True:
             batch = next(batches, None)
             active = batch is not None
@@ -290,22 +290,14 @@ class Trainer:
             loss_sum = words = 0.0
             rows = batch.shape[0] if active else 0
             if rows:
-                x = self._to_rows(batch)
-                out = self.model(x)
-                total = out.loss.sum()
+                total = self.model(self._to_rows(batch)).loss.sum()
                 total.backward()
                 loss_sum, words = float(total.item()), float(batch.sum())
-            offset = 0
-            for param, size in zip(self.params, sizes, strict=True):
-                buffer[offset : offset + size] = param.grad.reshape(-1) if param.grad is not None else 0.0
-                offset += size
-            buffer[-5:] = torch.tensor([rows, loss_sum, words, float(active),
-                                        float(self.context.stop_requested.is_set())], device=self.device)
-            self.cluster.sum_(buffer)
-            all_rows, all_loss, all_words, any_active, stop = buffer[-5:].tolist()
-            if stop > 0:
+            stop = self.context.stop_requested.is_set()
+            all_rows, all_loss, all_words, any_active, stop = self._exchange(rows, loss_sum, words, active, stop)
+            if stop:
                 return totals, local_rows, True
-            if any_active == 0:
+            if not any_active:
                 return totals, local_rows, False
             local_rows += rows
             totals.loss += all_loss
@@ -313,18 +305,33 @@ class Trainer:
             totals.words += all_words
             if all_rows == 0:
                 continue
-            scale = self.config.rescale_gradient / all_rows
-            offset = 0
-            for param, size in zip(self.params, sizes, strict=True):
-                grad = buffer[offset : offset + size].view_as(param) * scale
-                if math.isfinite(self.config.clip_gradient):
-                    grad.clamp_(-self.config.clip_gradient, self.config.clip_gradient)
-                if param.grad is None:
-                    param.grad = grad.clone()
-                else:
-                    param.grad.copy_(grad)
-                offset += size
+            grads = [p.grad for p in self.params if p.grad is not None]
+            torch._foreach_mul_(grads, self.config.rescale_gradient / all_rows)  # mean over the global batch
+            if math.isfinite(self.config.clip_gradient):
+                torch.nn.utils.clip_grad_value_(self.params, self.config.clip_gradient)
             self.optimizer.step()
+
+    def _exchange(self, rows: int, loss: float, words: float, active: bool, stop: bool
+                  ) -> tuple[float, float, float, bool, bool]:
+        """All-reduce the summed gradients (left in ``param.grad``) and the step's numbers; identity on one host."""
+        if self.cluster.dist is None:
+            return rows, loss, words, active, stop
+        sizes = [p.numel() for p in self.params]
+        buffer = torch.empty(sum(sizes) + 5, dtype=torch.float32, device=self.device)
+        offset = 0
+        for param, size in zip(self.params, sizes, strict=True):
+            buffer[offset : offset + size] = param.grad.reshape(-1) if param.grad is not None else 0.0
+            offset += size
+        buffer[-5:] = torch.tensor([rows, loss, words, float(active), float(stop)], device=self.device)
+        self.cluster.sum_(buffer)
+        offset = 0
+        for param, size in zip(self.params, sizes, strict=True):
+            if param.grad is None:
+                param.grad = torch.zeros_like(param)
+            param.grad.copy_(buffer[offset : offset + size].view_as(param))
+            offset += size
+        all_rows, all_loss, all_words, any_active, any_stop = buffer[-5:].tolist()
+        return all_rows, all_loss, all_words, any_active > 0, any_stop > 0
 
     @torch.inference_mode()
     def evaluate(self, name: str) -> Totals:
