@@ -1,7 +1,8 @@
-"""SDK test fixtures: one local store and work folder for the whole session, and the toy / echo images.
+"""SDK test fixtures: one local store and work folder for the SDK tests, and the toy / echo images.
 
-The local backend is process-wide (as every boto3 client sees one AWS account), so the store is started once per
-test session in a temporary folder and stopped at the end; the ``AWS_*`` variables ``Session`` sets are restored.
+The local backend is process-wide (as every boto3 client sees one AWS account), so the store is started once for
+this test package in a temporary folder and stopped after its last test; the ``AWS_*`` variables ``Session`` sets
+are restored then, so later test folders see the environment they started with.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ TOY_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/toy:1"
 ECHO_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/echo:1"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def sdk_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Store folder, work folder, PYTHONPATH (for the toy algorithm) and the toy/echo images, for the session."""
+    """Store folder, work folder, PYTHONPATH (for the toy algorithm) and the toy/echo images, for this package."""
     from opensagemaker.backends import local_commands
 
     root = tmp_path_factory.mktemp("sdk")
