@@ -12,6 +12,7 @@ background threads; ``wait_for_*`` streams their log lines and raises ``Unexpect
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 from typing import Any
@@ -51,10 +52,18 @@ class LocalBackend:
         self._threads: dict[str, threading.Thread] = {}
         self._models: dict[str, ModelRequest] = {}
         self.endpoints = EndpointManager()
+        atexit.register(self._stop_running_jobs)
 
     def close(self) -> None:
-        """Stop every endpoint this backend started (jobs already running finish on their own)."""
+        """Stop every endpoint and every running training job this backend started."""
         self.endpoints.stop_all()
+        self._stop_running_jobs()
+
+    def _stop_running_jobs(self) -> None:
+        """At interpreter exit no host process may outlive us: SIGTERM, then SIGKILL after 10 s."""
+        for job in list(self._training.values()):
+            if not job.done.is_set():
+                job.stop(grace=10)
 
     # -- account and store ---------------------------------------------------------------------------------------
 
@@ -95,7 +104,7 @@ class LocalBackend:
         self._threads[name] = thread
         thread.start()
 
-    def start_training_job(self, request: TrainingJobRequest) -> None:
+    def starttraining_job(self, request: TrainingJobRequest) -> None:
         for channel in request.channels:
             if not channel.uri.startswith(("s3://", "file://")):
                 raise ValueError(f"channel {channel.name!r}: {channel.uri!r} is not an s3:// or file:// URI")
@@ -106,21 +115,27 @@ class LocalBackend:
             self._training[request.job_name] = job
             self._start(request.job_name, job.run)
 
-    def _training_job(self, job_name: str) -> LocalTrainingJob:
+    def training_job(self, job_name: str) -> LocalTrainingJob:
+        """The local job object (its ``processes`` by host, ``logs``, ``description``), for inspection."""
         try:
             return self._training[job_name]
         except KeyError:
             raise ValueError(f"Could not find training job {job_name!r} in this process") from None
 
-    def describe_training_job(self, job_name: str) -> TrainingJobDescription:
-        return self._training_job(job_name).description
+    def describetraining_job(self, job_name: str) -> TrainingJobDescription:
+        return self.training_job(job_name).description
 
-    def wait_for_training_job(self, job_name: str, logs: bool = True) -> TrainingJobDescription:
-        job = self._training_job(job_name)
-        if logs:
-            for line in job.logs.follow():
-                print(line, flush=True)
-        job.done.wait()
+    def wait_fortraining_job(self, job_name: str, logs: bool = True) -> TrainingJobDescription:
+        job = self.training_job(job_name)
+        try:
+            if logs:
+                for line in job.logs.follow():
+                    print(line, flush=True)
+            job.done.wait()
+        except KeyboardInterrupt:  # Ctrl-C while waiting stops the job, as it stops docker-compose in local mode
+            print(f"Stopping training job {job_name} (Ctrl-C)", flush=True)
+            job.stop(grace=30)
+            raise
         self._threads[job_name].join()
         description = job.description
         if description.status != "Completed":
@@ -133,8 +148,8 @@ class LocalBackend:
             )
         return description
 
-    def stop_training_job(self, job_name: str) -> None:
-        self._training_job(job_name).stop()
+    def stoptraining_job(self, job_name: str) -> None:
+        self.training_job(job_name).stop()
 
     # -- hosting ----------------------------------------------------------------------------------------------------
 

@@ -137,11 +137,11 @@ class LocalTrainingJob:
             self.logs.close()
             self.done.set()
 
-    def stop(self) -> None:
-        """StopTrainingJob: SIGTERM every host (the containers checkpoint and exit)."""
+    def stop(self, grace: float = 120.0) -> None:
+        """StopTrainingJob: SIGTERM every host (the containers checkpoint and exit), SIGKILL after ``grace`` s."""
         self._stop.set()
         for process in list(self.processes.values()):
-            stop_process_group(process, grace=120)
+            stop_process_group(process, grace=grace)
 
     def _fail(self, reason: str) -> None:
         self.description.status = "Stopped" if self._stop.is_set() else "Failed"

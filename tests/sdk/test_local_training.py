@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import tarfile
+import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,9 @@ import pytest
 
 from opensagemaker import Estimator, TrainingInput, s3_input
 from opensagemaker.amazon.common import write_numpy_to_dense_tensor
+from opensagemaker.backends.local_commands import register_image_command, unregister_image_command
 from opensagemaker.exceptions import UnexpectedStatusException
+from tests.conftest import REPO
 from tests.sdk.conftest import TOY_IMAGE
 
 METRIC = re.compile(r"^(algo-\d+)\s+\| .*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
@@ -139,3 +146,52 @@ def test_instance_count_and_type_are_required_and_v1_v2_names_must_agree(session
                   sagemaker_session=session)
     v2 = Estimator(image_uri=TOY_IMAGE, role="role", instance_count=2, instance_type="local", sagemaker_session=session)
     assert (v2.train_instance_count, v2.instance_type) == (2, "local")
+
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]  # a "container" that never finishes
+
+
+def test_stop_training_job_ends_every_host(session, bucket) -> None:
+    uri = _upload_parts(session, bucket, "stop-test/train", [np.ones((2, 2))])
+    register_image_command("sleeper", SLEEPER)
+    try:
+        estimator = Estimator("example.com/sleeper:1", "role", train_instance_count=2, train_instance_type="local",
+                              sagemaker_session=session)
+        estimator.fit({"train": uri}, wait=False)
+        job = estimator.latest_training_job.name
+        backend = session.backend
+        deadline = time.monotonic() + 30
+        while len(backend.training_job(job).processes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        processes = list(backend.training_job(job).processes.values())
+        backend.stoptraining_job(job)
+        with pytest.raises(UnexpectedStatusException, match=f"Error for Training job {job}: Stopped"):
+            estimator.latest_training_job.wait(logs=False)
+        assert len(processes) == 2 and all(p.poll() is not None for p in processes)
+    finally:
+        unregister_image_command("sleeper")
+
+
+def test_hosts_still_training_are_stopped_at_interpreter_exit(session, bucket) -> None:
+    uri = _upload_parts(session, bucket, "exit-test/train", [np.ones((2, 2))])
+    script = textwrap.dedent(
+        f"""
+        import time
+        from opensagemaker import Estimator, Session
+        from opensagemaker.backends.local_commands import register_image_command
+        register_image_command("sleeper", {SLEEPER!r})
+        session = Session()
+        estimator = Estimator("example.com/sleeper:1", "role", train_instance_count=1, train_instance_type="local",
+                              sagemaker_session=session)
+        estimator.fit({{"train": {uri!r}}}, wait=False)
+        job = session.backend.training_job(estimator.latest_training_job.name)
+        while not job.processes:
+            time.sleep(0.05)
+        print(job.processes["algo-1"].pid)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    pid = int(result.stdout.strip().splitlines()[-1])
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
