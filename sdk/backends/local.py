@@ -104,7 +104,7 @@ class LocalBackend:
         self._threads[name] = thread
         thread.start()
 
-    def starttraining_job(self, request: TrainingJobRequest) -> None:
+    def start_training_job(self, request: TrainingJobRequest) -> None:
         for channel in request.channels:
             if not channel.uri.startswith(("s3://", "file://")):
                 raise ValueError(f"channel {channel.name!r}: {channel.uri!r} is not an s3:// or file:// URI")
@@ -122,10 +122,10 @@ class LocalBackend:
         except KeyError:
             raise ValueError(f"Could not find training job {job_name!r} in this process") from None
 
-    def describetraining_job(self, job_name: str) -> TrainingJobDescription:
+    def describe_training_job(self, job_name: str) -> TrainingJobDescription:
         return self.training_job(job_name).description
 
-    def wait_fortraining_job(self, job_name: str, logs: bool = True) -> TrainingJobDescription:
+    def wait_for_training_job(self, job_name: str, logs: bool = True) -> TrainingJobDescription:
         job = self.training_job(job_name)
         try:
             if logs:
@@ -148,7 +148,7 @@ class LocalBackend:
             )
         return description
 
-    def stoptraining_job(self, job_name: str) -> None:
+    def stop_training_job(self, job_name: str) -> None:
         self.training_job(job_name).stop()
 
     # -- hosting ----------------------------------------------------------------------------------------------------

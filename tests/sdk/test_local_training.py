@@ -164,7 +164,7 @@ def test_stop_training_job_ends_every_host(session, bucket) -> None:
         while len(backend.training_job(job).processes) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         processes = list(backend.training_job(job).processes.values())
-        backend.stoptraining_job(job)
+        backend.stop_training_job(job)
         with pytest.raises(UnexpectedStatusException, match=f"Error for Training job {job}: Stopped"):
             estimator.latest_training_job.wait(logs=False)
         assert len(processes) == 2 and all(p.poll() is not None for p in processes)
