@@ -10,9 +10,9 @@ is done; that is also why no host can hang on another's shorter epoch. Losses ar
 stopping decision is the same everywhere. Only the leader writes checkpoints and ``/opt/ml/model`` (A8).
 
 Gradients follow MXNet's order, which the built-in used: multiply by ``rescale_gradient``, clip every element to
-``[-clip_gradient, clip_gradient]``, then the optimizer applies ``weight_decay`` (L2) and ``learning_rate``.
-``adadelta`` has no learning rate (Zeiler 2012, and MXNet's AdaDelta ignores it), so ``learning_rate`` does not
-apply to it.
+``[-clip_gradient, clip_gradient]``, then the optimizer (``optimizers``) applies ``weight_decay`` (L2) and
+``learning_rate``. ``adadelta`` has no learning rate (Zeiler 2012, and MXNet's AdaDelta ignores it), so
+``learning_rate`` does not apply to it.
 
 Early stopping: an epoch improves when its loss (validation loss, else training loss) is below the last improving
 epoch's by more than ``tolerance`` relative to it; after ``num_patience_epochs`` epochs without improvement training
@@ -48,6 +48,7 @@ from ntm_container import artifacts, topics
 from ntm_container.channels import CHANNELS, Corpus, embedding_files, load_embeddings, load_vocabulary
 from ntm_container.hyperparameters import NTMConfig
 from ntm_container.model import NTM, SparseRows
+from ntm_container.optimizers import Optimizer
 
 log = logging.getLogger("ntm")
 
@@ -105,20 +106,8 @@ class Cluster:
                 self.dist.broadcast(buffer, 0)
 
 
-def make_optimizer(config: NTMConfig, model: NTM) -> torch.optim.Optimizer:
-    params = model.parameters()
-    lr, wd = config.learning_rate, config.weight_decay
-    common = {"weight_decay": wd, "foreach": True}  # one fused update for all tensors, also on CPU
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, **common)
-    if config.optimizer == "adagrad":
-        return torch.optim.Adagrad(params, lr=lr, **common)
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, **common)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=lr, **common)
-    # Learning-rate free (see the module docstring), with MXNet's AdaDelta defaults rho=0.9, epsilon=1e-5.
-    return torch.optim.Adadelta(params, lr=1.0, rho=0.9, eps=1e-5, **common)
+def make_optimizer(config: NTMConfig, model: NTM) -> Optimizer:
+    return Optimizer(config.optimizer, model.parameters(), config.learning_rate, config.weight_decay)
 
 
 @dataclass
@@ -286,7 +275,7 @@ class Trainer:
             if active and self.config.sub_sample < 1.0:
                 keep = rng.random(batch.shape[0]) < self.config.sub_sample
                 batch = batch[np.flatnonzero(keep)]
-            self.optimizer.zero_grad(set_to_none=False)
+            self.optimizer.zero_grad()
             loss_sum = words = 0.0
             rows = batch.shape[0] if active else 0
             if rows:

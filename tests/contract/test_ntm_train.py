@@ -132,12 +132,16 @@ def test_valid_hyperparameter_trains(optml: OptML, caplog: pytest.LogCaptureFixt
     hyperparameters = {**BASE, name: value}
     if name == "learning_rate":
         hyperparameters["optimizer"] = "sgd"  # a learning rate that every optimizer tolerates at both ends
+    if name == "num_topics":
+        hyperparameters["encoder_layers"] = "[8]"  # auto would be [3000, 2000] for 1000 topics: slow, not the point
     code, log = _train(_tree(optml, hyperparameters), caplog)
     assert code == 0, optml.failure.read_text() if optml.failure.exists() else log
     stored = _meta(optml)["hyperparameters"][name]
     parsed = SCHEMA[name].parse(value)
     if name == "encoder_layers" and parsed == "auto":
         assert stored == [3 * 4, 2 * 4]
+    elif name == "num_topics":
+        assert stored == parsed and _meta(optml)["topic_word_shape"] == [parsed, V]
     elif isinstance(parsed, float) and math.isinf(parsed):
         assert stored == "Infinity"
     else:

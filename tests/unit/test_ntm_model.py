@@ -16,6 +16,7 @@ from container_core.errors import UserError
 from ntm_container import artifacts
 from ntm_container.hyperparameters import SCHEMA, NTMConfig
 from ntm_container.model import NTM, BatchNorm, SparseRows
+from ntm_container.optimizers import Optimizer
 from ntm_container.train import EarlyStopping, make_optimizer
 
 V, K = 30, 4
@@ -119,6 +120,37 @@ def test_every_optimizer_reduces_the_loss(name: str) -> None:
     assert model(x).loss.mean().item() < before
 
 
+TORCH_EQUIVALENT = {
+    "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, weight_decay=wd),
+    "adagrad": lambda p, lr, wd: torch.optim.Adagrad(p, lr=lr, eps=1e-7, weight_decay=wd),
+    "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-8, weight_decay=wd),
+    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd),
+    "adadelta": lambda p, lr, wd: torch.optim.Adadelta(p, lr=1.0, rho=0.9, eps=1e-5, weight_decay=wd),
+}
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("name", list(TORCH_EQUIVALENT))
+def test_optimizers_match_torch_optim(name: str, weight_decay: float) -> None:
+    torch.manual_seed(1)
+    ours = [torch.nn.Parameter(torch.randn(5, 3)), torch.nn.Parameter(torch.randn(3))]
+    theirs = [torch.nn.Parameter(p.detach().clone()) for p in ours]
+    mine = Optimizer(name, ours, lr=0.01, weight_decay=weight_decay)
+    reference = TORCH_EQUIVALENT[name](theirs, 0.01, weight_decay)
+    for step in range(6):
+        gradients = [torch.randn_like(p) * (step + 1) for p in ours]
+        for params in (ours, theirs):
+            for param, gradient in zip(params, gradients, strict=True):
+                param.grad = gradient.clone()
+        mine.step()
+        reference.step()
+    for a, b in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    restored = Optimizer(name, [torch.nn.Parameter(p.detach().clone()) for p in ours], lr=0.01)
+    restored.load_state_dict(mine.state_dict())
+    assert restored.steps == 6
+
+
 def test_early_stopping_patience_and_best_model() -> None:
     model = _model()
     stopping = EarlyStopping(tolerance=0.01, patience=2)
@@ -183,3 +215,13 @@ def test_bad_artifacts_name_the_file(tmp_path: Path, damage: str, name: str, mes
     with pytest.raises(UserError) as raised:
         artifacts.load(folder)
     assert str(path) in str(raised.value) and message in str(raised.value)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu() -> None:
+    model = _model(batch_norm=True).eval()
+    docs = _docs(16)
+    expected = model(SparseRows.from_csr(docs)).loss
+    on_gpu = model.to("cuda")(SparseRows.from_csr(docs, "cuda")).loss.cpu()
+    torch.testing.assert_close(on_gpu, expected, rtol=1e-4, atol=1e-3)
