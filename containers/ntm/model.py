@@ -15,8 +15,10 @@ Three choices from ProdLDA (Srivastava & Sutton 2017, arXiv 1703.01488) that mak
 posterior from collapsing; none changes what a hyperparameter means: batch normalisation without affine parameters
 on ``mu`` and ``log sigma^2``, and on the decoder's ``W theta`` before the bias is added (so the bias carries the
 background word frequencies and ``W`` carries what is specific to each topic), and dropout (``DROPOUT``) on ``theta``
-while training. At inference the topic weights are ``softmax(mu)``, the posterior mean: no sampling, so predictions
-are deterministic and each vector sums to 1 (A2).
+while training. Training (``train.py``) also starts the decoder bias at the log word frequencies of the training
+data, so topics need not spend their first epochs learning the background distribution. At inference the topic
+weights are ``softmax(mu)``, the posterior mean: no sampling, so predictions are deterministic and each vector sums
+to 1 (A2).
 
 The first encoder layer is stored as a (vocabulary, hidden) matrix and applied to sparse documents with
 ``embedding_bag``, so a mini-batch is never densified on the input side.

@@ -341,8 +341,21 @@ class Trainer:
 
     # --- the job ---------------------------------------------------------------------------------------------------
 
+    def init_background(self) -> None:
+        """Start the decoder bias at the log word frequencies of the training data (all hosts together), so the
+        bias carries the background distribution from the first step and ``W`` only has to learn the topics."""
+        counts = np.zeros(self.config.feature_dim, dtype=np.float64)
+        for batch in self.corpora["train"].batches(4096):
+            counts += np.asarray(batch.sum(axis=0), dtype=np.float64).ravel()
+        totals = self.cluster.sum_(torch.from_numpy(counts).to(self.device)).cpu().numpy()
+        if totals.sum() > 0:
+            background = np.log(totals + 1.0) - np.log(totals.sum() + totals.size)
+            with torch.no_grad():
+                self.model.decoder.bias.copy_(torch.from_numpy(background.astype(np.float32)))
+
     def run(self) -> None:
         metrics = self.context.metrics
+        self.init_background()
         self.resume()
         if self.epoch == 0:
             self.save_checkpoint()  # a SIGTERM during epoch 1 then still leaves a checkpoint to resume from
