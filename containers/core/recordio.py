@@ -12,6 +12,7 @@ accepted. Errors name the file, the record index and its byte offset.
 from __future__ import annotations
 
 import io
+import math
 import struct
 from collections.abc import Iterable, Iterator
 from functools import cache
@@ -172,6 +173,8 @@ def add_record(builder: BatchBuilder, record: Any, need_label: bool, where: str)
         label_tensor, _ = _tensor(record.label["values"], builder.source, where + " (label)")
         if len(label_tensor.values):
             label = float(label_tensor.values[0])
+            if not math.isfinite(label):  # as the CSV reader: a NaN label would poison k-NN votes and means
+                raise UserError(f"{builder.source}: {where} has a NaN or infinite label")
     if need_label and label is None:
         raise UserError(f"{builder.source}: {where}: has no label['values']; this algorithm needs a label per record")
     dtype = _TENSOR_DTYPES[kind]
