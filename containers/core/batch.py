@@ -86,7 +86,7 @@ class BatchBuilder:
             )
 
     def add_dense(self, values: np.ndarray, label: float | None, where: str) -> None:
-        values = np.asarray(values, dtype=np.float32).ravel()
+        values = _float32(values)
         self._check_width(values.shape[0], where)
         _check_finite(values, self.source, where)
         if self._sparse:
@@ -100,7 +100,7 @@ class BatchBuilder:
 
     def add_sparse(self, keys: np.ndarray, values: np.ndarray, width: int | None, label: float | None, where: str) -> None:
         keys = np.asarray(keys, dtype=np.int64).ravel()
-        values = np.asarray(values, dtype=np.float32).ravel()
+        values = _float32(values)
         if keys.shape != values.shape:
             raise UserError(f"{self.source}: {where} has {keys.size} keys but {values.size} values")
         if width is None:
@@ -147,6 +147,12 @@ class BatchBuilder:
             return Batch(matrix, labels)
         features = np.stack(self._dense) if self._dense else np.zeros((0, width), np.float32)
         return Batch(features, labels)
+
+
+def _float32(values: np.ndarray) -> np.ndarray:
+    """Flat float32 copy; a float64 beyond float32's range becomes inf (no warning), which ``_check_finite`` reports."""
+    with np.errstate(over="ignore"):
+        return np.asarray(values, dtype=np.float32).ravel()
 
 
 def _check_finite(values: np.ndarray, source: str, where: str) -> None:

@@ -31,9 +31,10 @@ def _decode_text(data: bytes, charset: str | None, source: str) -> str:
         return data.decode(encoding)
     except LookupError:
         raise UserError(f"{source}: unknown charset {charset!r}") from None
-    except UnicodeDecodeError as error:
+    except UnicodeError as error:  # some codecs (punycode, idna) raise the base class, with no position
+        at = f" at byte {error.start}" if isinstance(error, UnicodeDecodeError) else ""
         raise UserError(
-            f"{source}: not valid {encoding} text at byte {error.start}; "
+            f"{source}: not valid {encoding} text{at}; "
             "send numbers as UTF-8 or name the encoding, e.g. text/csv; charset=latin-1"
         ) from None
 
@@ -115,7 +116,8 @@ def _parse_csv_slow(text: str, source: str, first_line: int) -> np.ndarray:
             except ValueError:
                 raise UserError(f"{source}: line {number}, column {column}: {cell.strip()[:40]!r} is not a number") from None
         rows.append(row)
-    return np.asarray(rows, dtype=np.float32).reshape(len(rows), width or 0)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, which the caller reports by line
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), width or 0)
 
 
 def read_csv_batches(
@@ -157,11 +159,20 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _array(values: list, dtype: type, builder: BatchBuilder, where: str, what: str) -> np.ndarray:
+    """JSON numbers -> an array; an integer too large for ``dtype`` (JSON has no limit) is the caller's error."""
+    try:
+        with np.errstate(over="ignore"):  # floats beyond float32 become inf, reported by the finiteness check
+            return np.asarray(values, dtype=dtype)
+    except OverflowError:
+        raise UserError(f"{builder.source}: {where}: {what} holds a number out of range") from None
+
+
 def _add_instance(builder: BatchBuilder, instance: Any, where: str) -> None:
     if isinstance(instance, list):
         if not all(_is_number(v) for v in instance):
             raise UserError(f"{builder.source}: {where}: a dense row must be a list of numbers")
-        builder.add_dense(np.asarray(instance, dtype=np.float32), None, where)
+        builder.add_dense(_array(instance, np.float32, builder, where, "the row"), None, where)
         return
     if not isinstance(instance, dict):
         raise UserError(f"{builder.source}: {where}: an instance must be an object or a list of numbers")
@@ -181,7 +192,7 @@ def _add_instance(builder: BatchBuilder, instance: Any, where: str) -> None:
     if not isinstance(values, list) or not all(_is_number(v) for v in values):
         raise UserError(f"{builder.source}: {where}: features.values must be a list of numbers")
     if keys is None:
-        builder.add_dense(np.asarray(values, dtype=np.float32), None, where)
+        builder.add_dense(_array(values, np.float32, builder, where, "features.values"), None, where)
         return
     if not isinstance(keys, list) or not all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
         raise UserError(f"{builder.source}: {where}: features.keys must be a list of integers")
@@ -191,7 +202,8 @@ def _add_instance(builder: BatchBuilder, instance: Any, where: str) -> None:
         if not isinstance(shape, list) or len(shape) != 1 or not isinstance(shape[0], int) or shape[0] < 0:
             raise UserError(f"{builder.source}: {where}: features.shape must be [width]")
         width = shape[0]
-    builder.add_sparse(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.float32), width, None, where)
+    builder.add_sparse(_array(keys, np.int64, builder, where, "features.keys"),
+                       _array(values, np.float32, builder, where, "features.values"), width, None, where)
 
 
 def _loads(text: str, source: str) -> Any:
