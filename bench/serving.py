@@ -51,14 +51,17 @@ NTM_ACCEPT = "application/json"
 KNN_ACCEPT = "application/jsonlines; verbose=true"
 
 
-def write_tree(root: Path, hyperparameters: dict, channels: dict[str, bytes]) -> Path:
-    """A SageMaker-shaped ``/opt/ml`` tree with one file per channel (no ContentType: RecordIO, as SDK v1 sends)."""
+def write_tree(root: Path, hyperparameters: dict, channels: dict[str, bytes], content_type: str | None = None) -> Path:
+    """A SageMaker-shaped ``/opt/ml`` tree with one file per channel (no ContentType means RecordIO, as SDK v1
+    sends)."""
     import json
 
     config = root / "input" / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "hyperparameters.json").write_text(json.dumps({k: str(v) for k, v in hyperparameters.items()}))
     entry = {"TrainingInputMode": "File", "S3DistributionType": "FullyReplicated", "RecordWrapperType": "None"}
+    if content_type is not None:
+        entry["ContentType"] = content_type
     (config / "inputdataconfig.json").write_text(json.dumps({name: entry for name in channels}))
     (config / "resourceconfig.json").write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]}))
     for name, data in channels.items():
