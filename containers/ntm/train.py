@@ -106,6 +106,16 @@ class Cluster:
                 self.dist.broadcast(buffer, 0)
 
 
+def condition_gradients(params: list[torch.nn.Parameter], scale: float, clip: float) -> None:
+    """Multiply every gradient by ``scale`` (``rescale_gradient`` / documents in the global batch), then clip each
+    element to ``[-clip, clip]`` (no clipping when ``clip`` is infinite), as MXNet did."""
+    grads = [p.grad for p in params if p.grad is not None]
+    torch._foreach_mul_(grads, scale)
+    if math.isfinite(clip):
+        torch._foreach_clamp_min_(grads, -clip)
+        torch._foreach_clamp_max_(grads, clip)
+
+
 def make_optimizer(config: NTMConfig, model: NTM) -> Optimizer:
     return Optimizer(config.optimizer, model.parameters(), config.learning_rate, config.weight_decay)
 
@@ -294,10 +304,7 @@ class Trainer:
             totals.words += all_words
             if all_rows == 0:
                 continue
-            grads = [p.grad for p in self.params if p.grad is not None]
-            torch._foreach_mul_(grads, self.config.rescale_gradient / all_rows)  # mean over the global batch
-            if math.isfinite(self.config.clip_gradient):
-                torch.nn.utils.clip_grad_value_(self.params, self.config.clip_gradient)
+            condition_gradients(self.params, self.config.rescale_gradient / all_rows, self.config.clip_gradient)
             self.optimizer.step()
 
     def _exchange(self, rows: int, loss: float, words: float, active: bool, stop: bool

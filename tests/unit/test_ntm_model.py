@@ -17,7 +17,7 @@ from ntm_container import artifacts
 from ntm_container.hyperparameters import SCHEMA, NTMConfig
 from ntm_container.model import NTM, BatchNorm, SparseRows
 from ntm_container.optimizers import Optimizer
-from ntm_container.train import EarlyStopping, make_optimizer
+from ntm_container.train import EarlyStopping, condition_gradients, make_optimizer
 
 V, K = 30, 4
 
@@ -149,6 +149,18 @@ def test_optimizers_match_torch_optim(name: str, weight_decay: float) -> None:
     restored = Optimizer(name, [torch.nn.Parameter(p.detach().clone()) for p in ours], lr=0.01)
     restored.load_state_dict(mine.state_dict())
     assert restored.steps == 6
+
+
+def test_rescale_then_clip_gradients() -> None:
+    params = [torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))]
+    params[0].grad = torch.tensor([4.0, -8.0, 0.5])
+    params[1].grad = torch.tensor([-0.2, 30.0])  # params[2] has no gradient
+    condition_gradients(params, 0.5, 1.0)
+    torch.testing.assert_close(params[0].grad, torch.tensor([1.0, -1.0, 0.25]))
+    torch.testing.assert_close(params[1].grad, torch.tensor([-0.1, 1.0]))
+    condition_gradients(params, 2.0, math.inf)  # Infinity: rescale only
+    torch.testing.assert_close(params[0].grad, torch.tensor([2.0, -2.0, 0.5]))
+    assert params[2].grad is None
 
 
 def test_early_stopping_patience_and_best_model() -> None:
