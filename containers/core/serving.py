@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -135,6 +135,9 @@ def create_app(handlers: Handlers, settings: ServingSettings, model: Any = None)
             prediction = handlers.predict_fn(data, model)
             payload = handlers.output_fn(prediction, accept, model)
             return Response(payload, status_code=200, media_type=accept.base)
+        except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing of ours failed
+            log.info("client disconnected before the request body ended")
+            return Response(b"", status_code=400)
         except ContainerError as error:
             if error.http_status >= 500:
                 log.exception("invocation failed")
