@@ -334,7 +334,9 @@ class Trainer:
         """Loss of a channel with the posterior mean (no sampling), summed over all hosts."""
         self.model.eval()
         loss = documents = words = 0.0
-        for batch in self.corpora[name].batches(max(self.config.mini_batch_size, 1024)):
+        # The decoder's output is (rows, feature_dim) floats: cap it at 256 MB per evaluation batch.
+        rows = max(1, min(1024, (256 << 20) // (4 * self.config.feature_dim)))
+        for batch in self.corpora[name].batches(rows):
             if not batch.shape[0]:
                 continue
             out = self.model(self._to_rows(batch), sample=False)
@@ -375,8 +377,8 @@ class Trainer:
             totals, local_rows, stopped = self.train_epoch(rng)
             if stopped:
                 raise TrainingStopped(
-                    f"training stopped by SIGTERM during epoch {epoch}; checkpoint {self.checkpoint_path} holds "
-                    f"epoch {self.epoch}: running again resumes from epoch {epoch}"
+                    f"training stopped by SIGTERM during epoch {epoch}; the checkpoint {self.checkpoint_path} "
+                    f"(written by the leader host) holds epoch {self.epoch}: running again resumes from epoch {epoch}"
                 )
             elapsed = time.perf_counter() - started
             if totals.documents == 0:
