@@ -20,7 +20,7 @@ Departures from the tutorial's cells, each printed when it happens: test documen
 ``vectorizer.transform`` (the tutorial's ``fit_transform`` re-fits the vocabulary on the test set); the training
 documents' topic vectors come from the batch transform the tutorial also runs (checked against single ``predict``
 calls on a sample) instead of one request per training document; the NTM hyperparameters are tuned for
-recommendation quality (one 200-unit encoder layer, 64 documents per host and step, patience 10, tolerance 1e-4)
+recommendation quality (one 400-unit encoder layer, 64 documents per host and step, patience 10, tolerance 1e-4)
 and the ``validation`` channel drives early stopping. Test documents go one request each to the NTM and the k-NN
 endpoint, as in the tutorial (``--rows-per-request`` sends several rows per request instead). Endpoints are deleted at
 the end, also after an error.
@@ -91,8 +91,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
     parser.add_argument("--optimizer", default="adadelta", help="NTM optimizer (default adadelta)")
     parser.add_argument("--learning-rate", type=float, default=0.001,
                         help="NTM learning_rate (default 0.001; adadelta ignores it)")
-    parser.add_argument("--encoder-layers", default="200",
-                        help="NTM encoder_layers (default 200: one layer; 'auto' = the built-in's 90,60)")
+    parser.add_argument("--encoder-layers", default="400",
+                        help="NTM encoder_layers (default 400: one layer; 'auto' = the built-in's 90,60)")
     parser.add_argument("--num-patience-epochs", type=int, default=10, help="NTM num_patience_epochs (default 10)")
     parser.add_argument("--tolerance", type=float, default=0.0001, help="NTM tolerance (default 0.0001)")
     parser.add_argument("--rows-per-request", type=int, default=1,
