@@ -46,6 +46,7 @@ from container_core.distributed import init_process_group
 from container_core.errors import UserError
 from ntm_container import artifacts, topics
 from ntm_container.channels import CHANNELS, Corpus, embedding_files, load_embeddings, load_vocabulary
+from ntm_container.cluster import Cluster
 from ntm_container.hyperparameters import NTMConfig
 from ntm_container.model import NTM, SparseRows
 from ntm_container.optimizers import Optimizer
@@ -57,53 +58,6 @@ SMALL_STEP = 2000 * 512
 """feature_dim * mini_batch_size up to which a CPU step is too small to gain from several intra-op threads."""
 CHECKPOINT = "ntm-checkpoint.pt"
 CHECKPOINT_VERSION = 1
-
-
-class Cluster:
-    """The hosts of the job as torch.distributed sees them; every call is a no-op on one host."""
-
-    def __init__(self, dist: Any, rank: int, size: int, device: torch.device):
-        self.dist = dist
-        self.rank = rank
-        self.size = size
-        self.device = device
-
-    @property
-    def is_leader(self) -> bool:
-        return self.rank == 0
-
-    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.dist is not None:
-            self.dist.all_reduce(tensor)
-        return tensor
-
-    def sum_numbers(self, *values: float) -> list[float]:
-        buffer = torch.tensor(values, dtype=torch.float64, device=self.device)
-        return self.sum_(buffer).tolist()
-
-    def broadcast_bytes(self, payload: bytes | None) -> bytes:
-        """The leader's ``payload`` on every host."""
-        if self.dist is None:
-            return payload or b""
-        size = torch.tensor([len(payload or b"") if self.is_leader else 0], dtype=torch.int64, device=self.device)
-        self.dist.broadcast(size, 0)
-        data = torch.zeros(int(size.item()), dtype=torch.uint8, device=self.device)
-        if self.is_leader and payload:
-            data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
-        if data.numel():
-            self.dist.broadcast(data, 0)
-        return bytes(data.cpu().numpy().tobytes())
-
-    def average_buffers(self, model: NTM) -> None:
-        """Batch-norm running statistics are per host; average them so every host holds the same model."""
-        if self.dist is None:
-            return
-        for name, buffer in model.named_buffers():
-            if buffer.is_floating_point():
-                self.dist.all_reduce(buffer)
-                buffer.div_(self.size)
-            elif name.endswith("num_batches_tracked"):
-                self.dist.broadcast(buffer, 0)
 
 
 def condition_gradients(params: list[torch.nn.Parameter], scale: float, clip: float) -> None:
