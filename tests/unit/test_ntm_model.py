@@ -230,7 +230,6 @@ def test_bad_artifacts_name_the_file(tmp_path: Path, damage: str, name: str, mes
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu() -> None:
     model = _model(batch_norm=True).eval()
     docs = _docs(16)
