@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import scipy.sparse as sp
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from container_core.batch import Batch, BatchBuilder
@@ -260,6 +259,8 @@ def write_dense(out: IO[bytes], array: np.ndarray, labels: np.ndarray | None = N
 
 def write_sparse(out: IO[bytes], matrix: Any, labels: np.ndarray | None = None) -> None:
     """Same bytes as ``sagemaker.amazon.common.write_spmatrix_to_sparse_tensor``."""
+    import scipy.sparse as sp  # lazily: see container_core.batch
+
     if not sp.issparse(matrix):
         raise TypeError("Array must be sparse")
     if labels is not None:
