@@ -76,7 +76,24 @@ def classify(error: BaseException) -> ContainerError:
         return UserError("the GPU ran out of memory; use a smaller mini_batch_size")
     if isinstance(error, OSError) and error.errno is not None and error.errno in (28, 122):
         return PlatformError(f"no space left on device: {error.filename or ''}".strip())
+    if _peer_lost(error, text):
+        detail = " ".join(text.split()).split(". ")[0][:300]  # gloo's first sentence; the rest is advice
+        return PlatformError(
+            "lost the connection to another host of this training job (it failed or was stopped; see its log): "
+            f"{detail}"
+        )
     return AlgorithmError(f"{type(error).__name__}: {text}".strip().rstrip(":"))
+
+
+_PEER_LOST = ("connection reset by peer", "connection closed by peer", "broken pipe", "remote process exited",
+              "socket timeout", "connection refused")
+
+
+def _peer_lost(error: BaseException, text: str) -> bool:
+    """A torch.distributed collective (gloo or NCCL) failed because a peer host went away."""
+    lowered = text.lower()
+    from_collective = "gloo" in lowered or "nccl" in lowered or type(error).__name__.startswith("Dist")
+    return from_collective and any(symptom in lowered for symptom in _PEER_LOST)
 
 
 def failure_text(error: ContainerError) -> str:
