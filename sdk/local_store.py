@@ -29,9 +29,10 @@ starts, finds and stops one SeaweedFS server per *store folder*:
   keys found there into a stored identity.
 - **Lifetime.** The server is a child started with ``start_new_session=True``: a Ctrl-C in the terminal (SIGINT
   to the foreground process group) does not kill it behind the SDK's back. :meth:`LocalStore.stop` ends it by pid
-  (SIGTERM, wait, SIGKILL). With ``stop_at_exit=True`` (the default) an ``atexit`` hook stops the server at
-  interpreter exit, *only if this process started it*; a store reused from another process is never stopped by
-  the hook. With ``stop_at_exit=False`` the server keeps running after Python exits and is reused next time.
+  (SIGTERM, wait, SIGKILL). Every process that uses the store records itself in ``run/clients/``; with
+  ``stop_at_exit=True`` (the default) an ``atexit`` hook stops the server when the *last* live user exits, so a
+  notebook and a script sharing one store never stop it under each other. ``stop_at_exit=False`` asks for a server
+  that outlives every process: no exit hook stops it until :meth:`LocalStore.stop` is called.
 - **Readiness.** ``start`` returns once ``ListBuckets`` succeeds (about 0.6 s for a fresh ``weed mini`` on a
   laptop-class machine; :attr:`LocalStore.startup_seconds` records it). If the server exits or does not answer in
   ``startup_timeout`` seconds, :class:`LocalStoreError` names the log file to read.
@@ -274,7 +275,10 @@ class LocalStore:
                 self._cleanup_after(state)
             self._launch()
             self.started_here = True
-        if stop_at_exit and self.started_here and not self._atexit_registered:
+        self._register_client()
+        if not stop_at_exit:
+            (self._run_dir / "keep").touch()  # someone asked for a server that outlives them: no hook stops it
+        if stop_at_exit and not self._atexit_registered:
             atexit.register(self._stop_at_exit, self.pid)
             self._atexit_registered = True
         return self
@@ -292,6 +296,7 @@ class LocalStore:
             ports = state.get("ports", {}) if state else self.ports
             if pid and self._is_our_server(pid):
                 _terminate(pid, timeout)
+            (self._run_dir / "keep").unlink(missing_ok=True)
             self._cleanup_after({"pid": pid, "ports": ports})
         self.pid = None
         self.ports = {}
@@ -528,12 +533,37 @@ class LocalStore:
             }
         )
 
+    @property
+    def _clients_dir(self) -> Path:
+        return self._run_dir / "clients"
+
+    def _register_client(self) -> None:
+        """Record this process as a user of the server, so another process's exit never stops it under us."""
+        self._clients_dir.mkdir(parents=True, exist_ok=True)
+        (self._clients_dir / str(os.getpid())).touch()
+
+    def _other_live_clients(self) -> list[int]:
+        others = []
+        for entry in self._clients_dir.glob("*") if self._clients_dir.is_dir() else ():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            if _pid_alive(int(entry.name)):
+                others.append(int(entry.name))
+            else:
+                entry.unlink(missing_ok=True)  # a client that died without its exit hook
+        return others
+
     def _stop_at_exit(self, pid: int | None) -> None:
-        # Only the server this handle started: a later start() may have replaced it.
+        # The last process using the store stops it, whoever started it; only the server this handle knew
+        # (a later start() may have replaced it).
+        (self._clients_dir / str(os.getpid())).unlink(missing_ok=True)
         state = self._read_state()
-        if pid is not None and state is not None and state.get("pid") == pid:
-            with contextlib.suppress(Exception):
-                self.stop()
+        if pid is None or state is None or state.get("pid") != pid or (self._run_dir / "keep").exists():
+            return
+        if self._other_live_clients():
+            return
+        with contextlib.suppress(Exception):
+            self.stop()
 
 
 class _PortRace(Exception):

@@ -380,7 +380,7 @@ def test_start_timeout_names_the_log_and_kills_the_server(
     assert not (tmp_path / "hang" / "store.json").exists()
 
 
-def test_stop_at_exit_stops_only_what_the_process_started(tmp_path: Path, started_pids: list[int]) -> None:
+def test_stop_at_exit_and_kept_servers(tmp_path: Path, started_pids: list[int]) -> None:
     def run(root: Path, stop_at_exit: bool) -> tuple[int, bool]:
         script = textwrap.dedent(
             f"""
@@ -398,7 +398,7 @@ def test_stop_at_exit_stops_only_what_the_process_started(tmp_path: Path, starte
         return int(pid), started == "True"
 
     pid, started = run(tmp_path / "owned", stop_at_exit=True)
-    assert started and pid_gone(pid)  # started by that interpreter, stopped at its exit
+    assert started and pid_gone(pid)  # started by that interpreter, stopped at its exit (its last user)
 
     pid, started = run(tmp_path / "kept", stop_at_exit=False)
     assert started and not pid_gone(pid)  # outlives the interpreter, reused next time
@@ -430,3 +430,32 @@ def test_import_has_no_side_effects(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, env=env, cwd=REPO, timeout=60)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_last_user_stops_the_store_not_the_first(tmp_path: Path, started_pids: list[int]) -> None:
+    """A notebook and a script share one store: the starter exiting first must not stop it under the other."""
+    root, release = tmp_path / "shared", tmp_path / "release"
+    holder = textwrap.dedent(
+        f"""
+        import pathlib, time
+        from opensagemaker.local_store import ensure_running
+        store = ensure_running({str(root)!r})
+        print(store.pid, flush=True)
+        while not pathlib.Path({str(release)!r}).exists():
+            time.sleep(0.05)
+        """
+    )
+    first = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        pid = int(first.stdout.readline())
+        started_pids.append(pid)
+        quick = f"from opensagemaker.local_store import ensure_running; print(ensure_running({str(root)!r}).pid)"
+        out = subprocess.run([sys.executable, "-c", quick], capture_output=True, text=True, cwd=REPO, timeout=90)
+        assert out.returncode == 0 and int(out.stdout) == pid, out.stderr
+        assert not pid_gone(pid)  # the second user left; the first still uses the store
+        release.touch()
+        first.wait(60)
+        assert pid_gone(pid)  # the last user stopped it
+    finally:
+        release.touch()
+        first.wait(60)
