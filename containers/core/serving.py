@@ -102,10 +102,36 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def check_model_dir(model_dir: Path) -> None:
+    """Refuse a model folder holding a link that leads outside it, or a device / FIFO / socket.
+
+    The model comes from a store anyone with write access can change; ``model_fn`` opens files by name, so a
+    ``model_meta.json`` that links to ``/etc/shadow`` or a FIFO that blocks forever must be stopped before it runs.
+    """
+    if not model_dir.is_dir():
+        return  # model_fn names the missing files
+    root = model_dir.resolve()
+    for folder, names, files in os.walk(model_dir, followlinks=False):
+        for name in names + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    raise UserError(f"model artifact {path} is a link to {target}, outside the model folder; "
+                                    "refusing to load it")
+            elif not (path.is_file() or path.is_dir()):
+                raise UserError(f"model artifact {path} is a device, FIFO or socket; refusing to load it")
+
+
+def load_model(handlers: Handlers, model_dir: Path) -> Any:
+    check_model_dir(model_dir)
+    return handlers.model_fn(model_dir)
+
+
 def create_app(handlers: Handlers, settings: ServingSettings, model: Any = None) -> Starlette:
     """Build the app; the model is loaded now (so a corrupt artifact fails at start, not at the first request)."""
     if model is None:
-        model = handlers.model_fn(settings.model_dir)
+        model = load_model(handlers, settings.model_dir)
 
     async def ping(request: Request) -> Response:
         return Response(b"", status_code=200)
@@ -176,7 +202,7 @@ def serve(handlers_spec: str, paths: Paths) -> None:
 
     settings = ServingSettings.from_env(paths)
     handlers = load_handlers(handlers_spec)
-    model = handlers.model_fn(settings.model_dir)
+    model = load_model(handlers, settings.model_dir)
     common = dict(host=settings.host, port=settings.port, log_level="warning", access_log=False, timeout_keep_alive=75)
     log.info("serving %s on %s:%d with %d worker(s)", handlers_spec, settings.host, settings.port, settings.workers)
     if settings.workers == 1:
