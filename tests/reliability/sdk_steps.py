@@ -1,5 +1,5 @@
 """One SDK step per Python process, so each test step sees a fresh SDK (a "restart"): ``upload FILE``, ``read URI``,
-``keys BUCKET``, ``deploy MODEL_TAR_GZ`` (deploys the k-NN image locally and reports every listening socket of the
+``keys -``, ``digests -``, ``deploy MODEL_TAR_GZ`` (deploys the k-NN image locally and reports every listening socket of the
 processes it started, then deletes the endpoint). Prints one JSON object."""
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def main(step: str, argument: str) -> dict:
     if step == "keys":
         listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
         return {"keys": {item["Key"]: item["Size"] for item in listed}}
+    if step == "digests":
+        listed = s3.list_objects_v2(Bucket=bucket).get("Contents", [])
+        return {item["Key"]: hashlib.sha256(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()).hexdigest()
+                for item in listed}
     if step == "deploy":
         from opensagemaker.image_uris import get_image_uri
         from opensagemaker.model import Model

@@ -44,15 +44,20 @@ def step(env: dict[str, str], *arguments: str, timeout: float = 180) -> dict:
 
 
 def test_objects_survive_new_sdk_processes(sdk_env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
     files = {}
     for index, size in enumerate((0, 1, 5 << 20, 17 << 20)):  # empty, tiny, single-part, multipart
-        path = tmp_path / f"part-{index}.bin"
+        path = folder / f"part-{index}.bin"
         path.write_bytes(os.urandom(size))
-        files[path] = hashlib.sha256(path.read_bytes()).hexdigest()
-    uris = {path: step(sdk_env, "upload", str(path))["uri"] for path in files}  # one SDK process per upload
-    for path, uri in uris.items():  # and a fresh one per read
-        read = step(sdk_env, "read", uri)
-        assert read == {"size": path.stat().st_size, "sha256": files[path]}, path
+        files[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    single = tmp_path / "single.csv"
+    single.write_text("1,2,3\n")
+    step(sdk_env, "upload", str(folder))  # one SDK process uploads a folder ...
+    step(sdk_env, "upload", str(single))  # ... a second one a file ...
+    digests = step(sdk_env, "digests", "-")  # ... and a third, new process reads everything back
+    assert {key.rsplit("/", 1)[-1]: digest for key, digest in digests.items()} == {
+        **files, "single.csv": hashlib.sha256(b"1,2,3\n").hexdigest()}
 
 
 def test_an_interrupted_upload_leaves_no_partial_object(sdk_env: dict[str, str], tmp_path: Path) -> None:
