@@ -15,7 +15,7 @@ kept as one CSR matrix so later epochs shuffle documents in memory, otherwise ev
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +39,21 @@ CHANNELS = (
 VOCAB_FILE = "vocab.txt"
 READ_BATCH = 1024
 DEFAULT_CACHE_BYTES = 2 << 30
+CACHE_ENV = "NTM_CORPUS_CACHE_MB"
+
+
+def cache_bytes_from_env(environ: Mapping[str, str]) -> int:
+    """The in-memory corpus budget: ``NTM_CORPUS_CACHE_MB`` (0 = always stream from disk), default 2 GiB."""
+    raw = environ.get(CACHE_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CACHE_BYTES
+    try:
+        megabytes = float(raw)
+    except ValueError:
+        raise UserError(f"environment variable {CACHE_ENV}={raw!r} is not a number of megabytes") from None
+    if megabytes < 0:
+        raise UserError(f"environment variable {CACHE_ENV}={raw!r} must not be negative")
+    return int(megabytes * 1024 * 1024)
 
 
 def read_csr_batches(channel: Channel, feature_dim: int, batch_size: int = READ_BATCH) -> Iterator[sp.csr_matrix]:

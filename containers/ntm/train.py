@@ -45,7 +45,14 @@ from container_core.cli import TrainingContext, TrainingStopped
 from container_core.distributed import init_process_group
 from container_core.errors import UserError
 from ntm_container import artifacts, topics
-from ntm_container.channels import CHANNELS, Corpus, embedding_files, load_embeddings, load_vocabulary
+from ntm_container.channels import (
+    CHANNELS,
+    Corpus,
+    cache_bytes_from_env,
+    embedding_files,
+    load_embeddings,
+    load_vocabulary,
+)
 from ntm_container.cluster import Cluster
 from ntm_container.hyperparameters import NTMConfig
 from ntm_container.model import NTM, SparseRows
@@ -166,7 +173,8 @@ class Trainer:
         self.finished = False
         self.params = [p for p in self.model.parameters()]
         feature_dim = self.config.feature_dim
-        self.corpora = {name: Corpus(self.channels[name], feature_dim)
+        cache_bytes = cache_bytes_from_env(os.environ)
+        self.corpora = {name: Corpus(self.channels[name], feature_dim, cache_bytes)
                         for name in ("train", "validation", "test") if name in self.channels}
         self.checkpoint_path = context.paths.checkpoints / CHECKPOINT
 

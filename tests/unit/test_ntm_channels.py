@@ -63,3 +63,18 @@ def test_vocabulary_and_embeddings(tmp_path: Path) -> None:
     (folder / "bad.txt").write_text("apple 1 x\n")
     with pytest.raises(UserError, match="line 1 is not 'word v1 v2"):
         load_embeddings([folder / "bad.txt"], ["apple"])
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, 2 << 30), ("0", 0), ("1.5", int(1.5 * 1024 * 1024))])
+def test_corpus_cache_budget_from_the_environment(raw, expected) -> None:
+    from ntm_container.channels import cache_bytes_from_env
+
+    assert cache_bytes_from_env({} if raw is None else {"NTM_CORPUS_CACHE_MB": raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["lots", "-1"])
+def test_corpus_cache_budget_rejects_nonsense(raw) -> None:
+    from ntm_container.channels import cache_bytes_from_env
+
+    with pytest.raises(UserError, match="NTM_CORPUS_CACHE_MB"):
+        cache_bytes_from_env({"NTM_CORPUS_CACHE_MB": raw})
