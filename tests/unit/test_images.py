@@ -85,6 +85,19 @@ def pip_installs(path: Path) -> list[list[str]]:
     return found
 
 
+def pip_uninstalls(path: Path) -> set[str]:
+    """Names removed by ``pip uninstall`` in RUN instructions (the GPU k-NN image swaps faiss-cpu out)."""
+    removed = set()
+    for keyword, args in instructions(path):
+        if keyword != "RUN":
+            continue
+        for command in re.split(r"&&|;", args):
+            words = shlex.split(command)
+            if "pip" in {Path(w).name for w in words[:3]} and "uninstall" in words:
+                removed |= {requirement_name(w) for w in words[words.index("uninstall") + 1 :] if not w.startswith("-")}
+    return removed
+
+
 def requirement_name(requirement: str) -> str:
     return re.match(r"[A-Za-z0-9._-]+", requirement)[0].lower().replace("_", "-")
 
@@ -126,7 +139,7 @@ def installed_set(path: Path) -> tuple[set[str], set[str], set[str]]:
                 extras |= set(match[1].split(",")) if match else set()
             else:
                 explicit.add(requirement_name(word))
-    return extras, explicit, expand_extras(extras) | explicit
+    return extras, explicit, (expand_extras(extras) | explicit) - pip_uninstalls(path)
 
 
 def console_script(algorithm: str) -> str:
@@ -549,10 +562,11 @@ def test_cpu_image_requirements_resolve(key: str) -> None:
 
 def test_gpu_faiss_resolves_with_the_project() -> None:
     path = DOCKERFILES["knn-gpu"][2]
-    project = [w for w in pip_installs(path)[-1] if not w.startswith("-")]
+    # Everything after torch, as one request: the project (with faiss-cpu, swapped out next) and faiss-gpu-cu12.
+    project = [w for words in pip_installs(path)[1:] for w in words if not w.startswith("-") and "://" not in w]
     resolved = dry_run(project)
     assert resolved["faiss-gpu-cu12"]["metadata"]["version"] == arg_defaults(path)["FAISS_GPU_VERSION"]
-    assert "faiss-cpu" not in resolved
+    assert pip_uninstalls(path) == {"faiss-cpu"}
 
 
 # --- metric definitions ----------------------------------------------------------------------------------------
