@@ -29,7 +29,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -64,31 +63,46 @@ print(json.dumps({"p50": float(np.percentile(single, 50)) * 1e3, "p99": float(np
 """
 
 
+LAUNCHER = r"""
+import json, os, subprocess, sys, time
+limit, result, command = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+started = time.perf_counter()
+stopped = False
+process = subprocess.Popen(command)
+while True:
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid:
+        break
+    if limit > 0 and not stopped and time.perf_counter() - started > limit:
+        process.kill()
+        stopped = True
+    time.sleep(0.05)
+with open(result, "w") as out:
+    json.dump({"seconds": time.perf_counter() - started, "maxrss_kb": usage.ru_maxrss, "stopped": stopped,
+               "code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
 def measured(command: list[str], env: dict[str, str], limit: float | None = None) -> tuple[float, float, str, bool]:
     """Run a child: (seconds, its peak RSS in MB, its stdout, whether it was stopped at ``limit`` seconds).
 
     The peak is the child's own ``ru_maxrss`` from ``os.wait4``, also when it was stopped (then: the peak so far).
-    Fails loudly on a non-zero exit that was not ours.
+    The child is started by a small launcher process, not by this one: Linux carries the starting process's peak
+    RSS into the child's ``ru_maxrss`` across ``exec`` (``subprocess`` uses ``vfork``, and ``exec`` records the old
+    address space's high-water mark), so a child started here would report at least this process's own peak, which
+    grows with the data it generated (measured: 739 MB "peak" for an NTM run whose own peak was 604 MB). The
+    launcher's peak (a bare interpreter, ~10 MB) is below any child's. Fails loudly on a non-zero exit that was not
+    ours.
     """
-    started = time.perf_counter()
-    stopped = False
-    with tempfile.TemporaryFile() as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            if limit is not None and not stopped and time.perf_counter() - started > limit:
-                process.kill()
-                stopped = True
-            time.sleep(0.05)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - started
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile(suffix=".json") as result:
+        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(limit or 0), result.name, *command]
+        subprocess.run(launcher, env=env, stdout=out, stderr=subprocess.STDOUT, check=True)
+        report = json.loads(Path(result.name).read_text())
         out.seek(0)
         text = out.read().decode(errors="replace")
-    if process.returncode != 0 and not stopped:
-        raise RuntimeError(f"{command} exited {process.returncode}:\n{text[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024, text, stopped
+    if report["code"] != 0 and not report["stopped"]:
+        raise RuntimeError(f"{command} exited {report['code']}:\n{text[-3000:]}")
+    return report["seconds"], report["maxrss_kb"] / 1024, text, report["stopped"]
 
 
 def knn_rows(sizes: list[int], work: Path, single: int, batches: int) -> list[list[object]]:
