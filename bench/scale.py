@@ -12,7 +12,8 @@ Every measurement runs in its own child process and its peak RSS is that child's
 * NTM ``train``: ``ntm-container train`` (vocabulary 50,000, 30 topics, one epoch, sparse RecordIO of ~100-word
   Zipf documents) at 1,000 (baseline: imports, model, optimiser), 50,000 and 200,000 documents. NTM keeps a
   corpus in memory as CSR when it fits ``DEFAULT_CACHE_BYTES`` (2 GiB) and streams it from disk otherwise, so
-  the growth to expect is the CSR size, never the dense size.
+  the growth to expect is the CSR size, never the dense size; each size also runs with ``NTM_CORPUS_CACHE_MB=0``
+  (``--ntm-corpus``), where the growth to expect is none.
 
 The alternative named in every row is the data as a dense float32 matrix: what a reader that densifies (or
 ``numpy.loadtxt``) would need before doing any work.
@@ -26,6 +27,7 @@ import argparse
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -134,11 +136,15 @@ def knn_rows(sizes: list[int], work: Path, single: int, batches: int) -> list[li
     return rows
 
 
-def ntm_rows(documents: list[int], vocabulary: int, work: Path, limit: float) -> list[list[object]]:
+NTM_MODES = {"cached": None, "streamed": "0"}
+"""Corpus modes: the default in-memory CSR cache, and ``NTM_CORPUS_CACHE_MB=0`` (stream from disk every epoch)."""
+
+
+def ntm_rows(documents: list[int], vocabulary: int, work: Path, limit: float, modes: list[str]) -> list[list[object]]:
     from container_core import recordio
 
     rows = []
-    baseline = None
+    baselines: dict[str, float] = {}
     for n in documents:
         matrix = sparse_counts(n, vocabulary, seed=n, length=100)
         csr_mb = (matrix.data.nbytes + matrix.indices.nbytes + matrix.indptr.nbytes) / 1e6
@@ -151,16 +157,24 @@ def ntm_rows(documents: list[int], vocabulary: int, work: Path, limit: float) ->
                    {"train": buffer.getvalue()})
         file_mb = len(buffer.getvalue()) / 1e6
         del buffer
-        seconds, peak_mb, log, stopped = measured([str(BIN / "ntm-container"), "train"], env_for(root), limit)
-        if stopped and "Starting training for epoch" not in log:
-            print(f"NTM {n}: stopped at {limit:.0f} s before the first epoch line; log tail:\n{log[-1500:]}",
-                  file=sys.stderr)
         dense_mb = n * vocabulary * 4 / 1e6
-        baseline = peak_mb if baseline is None else baseline
-        rows.append([f"{n:,}", f"{vocabulary:,}", f"{nnz:,}", f"{file_mb:,.0f}", f"{csr_mb:,.0f}",
-                     f"{dense_mb:,.0f}", f"stopped at {seconds:.0f}" if stopped else f"{seconds:.0f}", f"{peak_mb:,.0f}", f"{peak_mb - baseline:,.0f}",
-                     f"{(peak_mb - baseline) / dense_mb:.2%}", f"{(peak_mb - baseline) / csr_mb:.1f}x"])
-        print("NTM", rows[-1], file=sys.stderr)
+        for mode in modes:
+            env = env_for(root)
+            env.pop("NTM_CORPUS_CACHE_MB", None)
+            if NTM_MODES[mode] is not None:
+                env["NTM_CORPUS_CACHE_MB"] = NTM_MODES[mode]
+            for leftover in ("checkpoints", "model", "output"):  # a fresh run each time, not a resumed one
+                shutil.rmtree(root / leftover, ignore_errors=True)
+            seconds, peak_mb, log, stopped = measured([str(BIN / "ntm-container"), "train"], env, limit)
+            if stopped and "Starting training for epoch" not in log:
+                print(f"NTM {n} {mode}: stopped at {limit:.0f} s before the first epoch line; log tail:\n"
+                      f"{log[-1500:]}", file=sys.stderr)
+            baseline = baselines.setdefault(mode, peak_mb)
+            rows.append([f"{n:,}", mode, f"{vocabulary:,}", f"{nnz:,}", f"{file_mb:,.0f}", f"{csr_mb:,.0f}",
+                         f"{dense_mb:,.0f}", f"stopped at {seconds:.0f}" if stopped else f"{seconds:.0f}",
+                         f"{peak_mb:,.0f}", f"{peak_mb - baseline:,.0f}", f"{(peak_mb - baseline) / dense_mb:.2%}",
+                         f"{(peak_mb - baseline) / csr_mb:.1f}x"])
+            print("NTM", rows[-1], file=sys.stderr)
         (root / "input" / "data" / "train" / "part-0.pbr").unlink()
     return rows
 
@@ -174,19 +188,24 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=3, help="1,000-row queries per k-NN case")
     parser.add_argument("--ntm-limit", type=float, default=240.0,
                         help="stop an NTM training child after this many seconds (its peak RSS so far is reported)")
+    parser.add_argument("--ntm-corpus", default="cached,streamed",
+                        help="NTM corpus modes: cached (default budget) and/or streamed (NTM_CORPUS_CACHE_MB=0)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as folder:
         work = Path(folder)
         knn = knn_rows([int(s) for s in args.knn_sizes.split(",") if s], work, args.single, args.batches)
-        ntm = ntm_rows([int(s) for s in args.ntm_docs.split(",") if s], args.vocabulary, work, args.ntm_limit)
+        modes = [m for m in args.ntm_corpus.split(",") if m]
+        if unknown := set(modes) - set(NTM_MODES):
+            parser.error(f"--ntm-corpus: unknown mode(s) {sorted(unknown)}; use {', '.join(NTM_MODES)}")
+        ntm = ntm_rows([int(s) for s in args.ntm_docs.split(",") if s], args.vocabulary, work, args.ntm_limit, modes)
     load_after = os.getloadavg()
     knn_table = [["vectors", "index", "dense data MB", "build s (whole train process)", "train peak RSS MB",
                   "train peak / dense data", "artifact MB", "query process peak RSS MB", "1-row p50 ms",
                   "1-row p99 ms", "1,000 rows ms"], *knn]
-    ntm_table = [["documents", "vocabulary", "non-zeros", "RecordIO MB", "CSR MB", "dense data MB",
-                  "train s (1 epoch, whole process)", "train peak RSS MB", "growth over 1,000 docs MB",
+    ntm_table = [["documents", "corpus", "vocabulary", "non-zeros", "RecordIO MB", "CSR MB", "dense data MB",
+                  "train s (1 epoch, whole process)", "train peak RSS MB", "growth over the smallest run MB",
                   "growth / dense data", "growth / CSR"], *ntm]
     load = (f"{os.cpu_count()} CPU cores shared with other engineers' test runs: load average {load_before[0]:.1f} "
             f"before, {load_after[0]:.1f} after (1-minute).")
@@ -195,13 +214,16 @@ def main() -> None:
                 "(CSV in, jsonlines verbose out), each child's own peak RSS (`os.wait4`). Alternative: the "
                 "points as a dense float32 matrix. " + load)
     ntm_note = ("`bench/scale.py`: `ntm-container train`, 30 topics, 1 epoch, mini_batch_size 256, sparse RecordIO "
-                "of ~100-word Zipf documents; peak RSS of the training process (`os.wait4`), growth measured from "
-                "the 1,000-document run (imports, model, optimiser). Alternative: the corpus as a dense float32 "
-                "matrix. NTM caches the corpus as CSR while it fits 2 GiB (`ntm_container.channels.Corpus`), so growth "
-                "follows the CSR size; only larger corpora stream from disk every epoch. "
+                "of ~100-word Zipf documents; peak RSS of the training process (`os.wait4`, the process started by a "
+                "fresh launcher so the bench's own peak cannot leak into it), growth measured from the smallest run "
+                "of the same corpus mode (imports, model, optimiser). Alternative: the corpus as a dense float32 "
+                "matrix. 'cached': NTM keeps the corpus as CSR while it fits 2 GiB (`ntm_container.channels.Corpus`), "
+                "so growth follows the CSR size; 'streamed': `NTM_CORPUS_CACHE_MB=0`, every pass reads the files "
+                "again in mini-batches, so memory is flat in the number of documents. "
                 + ("A run still training at `--ntm-limit` seconds was stopped and its peak so far is reported "
-                   "('stopped at'): the corpus had been read and cached by then. " if any("stopped" in str(r[6]) for r in ntm)
-                   else "") + load)
+                   "('stopped at'): by then the corpus had been read once (the background pass) and the per-step "
+                   "peak reached (it is reached within the first 50 steps). "
+                   if any("stopped" in str(r[7]) for r in ntm) else "") + load)
     if args.no_write:
         print(knn_note + "\n\n" + markdown(knn_table) + "\n\n" + ntm_note + "\n\n" + markdown(ntm_table))
     else:
