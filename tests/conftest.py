@@ -84,6 +84,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = [item for item in items if not item.get_closest_marker("gpu")]
 
 
+def train_in_process(algorithm: Any, optml: OptML) -> int:
+    """Run ``container_core.cli.run_training`` here (fast, no interpreter start), then undo what it installs in
+    this process: its SIGTERM handler and the root logging handlers."""
+    import logging
+    import signal as signals
+
+    from container_core.cli import run_training
+    from container_core.paths import Paths
+
+    previous = signals.getsignal(signals.SIGTERM)
+    try:
+        return run_training(algorithm, Paths(optml.root))
+    finally:
+        signals.signal(signals.SIGTERM, previous)
+        logging.getLogger().handlers.clear()
+
+
 @pytest.fixture
 def optml(tmp_path: Path) -> OptML:
     return OptML(tmp_path / "opt_ml")

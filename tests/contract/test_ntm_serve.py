@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import signal
 import statistics
 import time
 from collections.abc import Iterator
@@ -17,10 +15,8 @@ import pytest
 import scipy.sparse as sp
 
 from container_core import recordio
-from container_core.cli import run_training
-from container_core.paths import Paths
 from ntm_container.cli import ALGORITHM
-from tests.conftest import PYTHON, OptML, Server, start_server
+from tests.conftest import PYTHON, OptML, Server, start_server, train_in_process
 from tests.ntm_corpus import planted_corpus, write_recordio
 
 NTM = [PYTHON, "-m", "ntm_container.cli"]
@@ -35,12 +31,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> OptML:
     optml = OptML(tmp_path_factory.mktemp("ntm_serve") / "opt_ml")
     optml.configure({"feature_dim": V, "num_topics": K, "epochs": 5, "mini_batch_size": 32}, {"train": None})
     write_recordio(optml.channel("train") / "train.pbr", CORPUS.documents)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_training(ALGORITHM, Paths(optml.root)) == 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        logging.getLogger().handlers.clear()
+    assert train_in_process(ALGORITHM, optml) == 0
     return optml
 
 

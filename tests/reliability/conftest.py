@@ -4,17 +4,13 @@ through the real ``run_training``), and a helper that serves one of them on loop
 from __future__ import annotations
 
 import io
-import logging
-import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from container_core import recordio
-from container_core.cli import run_training
-from container_core.paths import Paths
-from tests.conftest import PYTHON, OptML, Server, start_server
+from tests.conftest import PYTHON, OptML, Server, start_server, train_in_process
 from tests.ntm_corpus import planted_corpus, write_recordio
 
 NTM_CORPUS = planted_corpus(documents=300, topics=3, words_per_topic=8, noise_words=6, seed=3)
@@ -31,12 +27,7 @@ def _train(algorithm_name: str, optml: OptML) -> OptML:
         from ntm_container.cli import ALGORITHM
     else:
         from knn_container.cli import ALGORITHM
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_training(ALGORITHM, Paths(optml.root)) == 0
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        logging.getLogger().handlers.clear()
+    assert train_in_process(ALGORITHM, optml) == 0
     return optml
 
 
