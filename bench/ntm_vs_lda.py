@@ -114,7 +114,8 @@ def run_ntm(train: sp.csr_matrix, validation: sp.csr_matrix, test: sp.csr_matrix
     (root / "input" / "data" / "auxiliary").mkdir(parents=True)
     (root / "input" / "data" / "auxiliary" / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
     checkpoint = root / "checkpoints" / "ntm-checkpoint.pt"
-    env = dict(os.environ, SM_OPT_ML=str(root), PYTHONPATH=str(REPO))
+    env = dict(os.environ, SM_OPT_ML=str(root),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     copies: list[tuple[float, bytes]] = []
     seen = None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

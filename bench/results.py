@@ -18,10 +18,11 @@ def markdown(rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(name: str, rows: Sequence[Sequence[object]], note: str = "") -> str:
-    """Print the table and replace (or append) the ``## name`` section of RESULTS.md."""
+def write_section(name: str, rows: Sequence[Sequence[object]], note: str = "", stamp: str | None = None) -> str:
+    """Print the table and replace (or append) the ``## name`` section of RESULTS.md; ``stamp`` says where it was
+    measured when that is not this machine (default: today, this machine, this Python)."""
     table = markdown(rows)
-    stamp = f"{datetime.date.today().isoformat()}, {platform.machine()}, Python {platform.python_version()}"
+    stamp = stamp or f"{datetime.date.today().isoformat()}, {platform.machine()}, Python {platform.python_version()}"
     section = f"## {name}\n\n{note}\n\nMeasured {stamp}.\n\n{table}\n"
     print(f"\n{section}")
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEach section is written by its script in bench/.\n"

@@ -1,4 +1,4 @@
-"""Rendezvous of the hosts of one training job for ``torch.distributed`` (gloo on CPU, NCCL on GPU).
+"""Rendezvous of the hosts of one training job for ``torch.distributed`` (gloo, also on GPU hosts).
 
 The leader is the first host of ``resourceconfig.json``. On SageMaker host names resolve by DNS; the SDK's local
 backend runs every host on loopback and sets ``ALGO_LEADER_ADDR`` (and ``ALGO_DIST_PORT``) so the names need not
@@ -36,15 +36,12 @@ def leader_address(resources: ResourceConfig, environ: Mapping[str, str] | None 
             time.sleep(1)
 
 
-def init_process_group(resources: ResourceConfig, backend: str | None = None, timeout_s: float = 300) -> Any:
+def init_process_group(resources: ResourceConfig, backend: str = "gloo", timeout_s: float = 300) -> Any:
     """Join the job's process group (no-op for one host); returns ``torch.distributed`` or None."""
     if resources.num_hosts == 1:
         return None
-    import torch
     import torch.distributed as dist
 
-    if backend is None:
-        backend = "nccl" if torch.cuda.is_available() else "gloo"
     address, port = leader_address(resources)
     try:
         dist.init_process_group(

@@ -1,7 +1,11 @@
 """The hosts of one NTM training job as ``torch.distributed`` sees them: sums, the leader's bytes, shared buffers.
 
-Every method is a no-op on a single host, so the training loop has one code path. Gloo on CPU, NCCL on GPU (the
-process group comes from ``container_core.distributed.init_process_group``); tensors live on the training device.
+Every method is a no-op on a single host, so the training loop has one code path. The process group is gloo on
+CPU and on GPU alike (``container_core.distributed.init_process_group(backend="gloo")``): tensors live on the
+training device and a collective stages CUDA tensors through host memory. NCCL is not used because it refuses two
+ranks on one GPU ("Duplicate GPU detected"), which is what SageMaker local mode with ``instance_count=2`` on a
+one-GPU machine gives, and because NTM's collectives are small (one flat gradient of a few MB per step), where
+gloo over TCP costs little next to the step itself.
 """
 
 from __future__ import annotations
@@ -27,8 +31,20 @@ class Cluster:
         return self.rank == 0
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """Sum ``tensor`` over the hosts, in place."""
         if self.dist is not None:
-            self.dist.all_reduce(tensor)
+            staged = tensor.cpu()
+            self.dist.all_reduce(staged)
+            if staged is not tensor:
+                tensor.copy_(staged)
+        return tensor
+
+    def _broadcast_(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The leader's ``tensor`` on every host, in place."""
+        staged = tensor.cpu()
+        self.dist.broadcast(staged, 0)
+        if staged is not tensor:
+            tensor.copy_(staged)
         return tensor
 
     def sum_numbers(self, *values: float) -> list[float]:
@@ -39,14 +55,14 @@ class Cluster:
         """The leader's ``payload`` on every host."""
         if self.dist is None:
             return payload or b""
-        size = torch.tensor([len(payload or b"") if self.is_leader else 0], dtype=torch.int64, device=self.device)
+        size = torch.tensor([len(payload or b"") if self.is_leader else 0], dtype=torch.int64)
         self.dist.broadcast(size, 0)
-        data = torch.zeros(int(size.item()), dtype=torch.uint8, device=self.device)
+        data = torch.zeros(int(size.item()), dtype=torch.uint8)
         if self.is_leader and payload:
             data.copy_(torch.frombuffer(bytearray(payload), dtype=torch.uint8))
         if data.numel():
             self.dist.broadcast(data, 0)
-        return bytes(data.cpu().numpy().tobytes())
+        return bytes(data.numpy().tobytes())
 
     def average_buffers(self, model: NTM) -> None:
         """Batch-norm running statistics are per host; average them so every host holds the same model."""
@@ -54,7 +70,6 @@ class Cluster:
             return
         for name, buffer in model.named_buffers():
             if buffer.is_floating_point():
-                self.dist.all_reduce(buffer)
-                buffer.div_(self.size)
+                self.sum_(buffer).div_(self.size)
             elif name.endswith("num_batches_tracked"):
-                self.dist.broadcast(buffer, 0)
+                self._broadcast_(buffer)

@@ -362,6 +362,21 @@ def test_incompatible_checkpoint_is_ignored(optml: OptML, caplog: pytest.LogCapt
     assert "ignoring unreadable checkpoint" in log
 
 
+@pytest.mark.gpu
+def test_gpu_checkpoint_finishes_on_a_cpu_host(optml: OptML, caplog: pytest.LogCaptureFixture) -> None:
+    """A job trained on a GPU instance whose rerun lands on a CPU instance (its checkpoint holds CUDA tensors)."""
+    _tree(optml, {**BASE, "epochs": 3}, {"train": None, "validation": None})
+    code, log = _train(optml, caplog)
+    assert code == 0, log
+    assert "training on the CPU" not in log and "training on " in log
+    on_gpu = np.load(optml.model / "topic_word.npy")
+    (optml.model / "topic_word.npy").unlink()
+    rerun = run_command([*NTM, "train"], optml.env(CUDA_VISIBLE_DEVICES=""), timeout=120)
+    assert rerun.returncode == 0, rerun.stdout
+    assert "training on the CPU" in rerun.stdout and "(training had finished)" in rerun.stdout
+    np.testing.assert_allclose(np.load(optml.model / "topic_word.npy"), on_gpu, rtol=1e-4, atol=1e-6)
+
+
 # --- two hosts on loopback -----------------------------------------------------------------------------------------
 
 

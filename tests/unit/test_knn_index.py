@@ -212,3 +212,19 @@ def test_reservoir_reads_sparse_batches() -> None:
     reservoir.add(Batch(matrix, np.array([1, 2, 3], np.float32)))
     features, _ = reservoir.sample()
     assert np.array_equal(features, matrix.toarray())
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("index_type", ["faiss.Flat", "faiss.IVFFlat", "faiss.IVFPQ"])
+def test_gpu_build_serves_like_the_cpu_build(data, index_type: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Where CUDA is present the index is built on the GPU (not silently on the CPU) and saved as a CPU index."""
+    base, queries, _, truth_ids = data
+    assert index.gpu_available(), "faiss has no GPU support here; the GPU image installs faiss-gpu-cu12"
+    plan = _plan(index_type, pq_m=8 if index_type == "faiss.IVFPQ" else None)
+    with caplog.at_level("INFO", logger="knn.index"):
+        built = index.build(plan, base)
+    assert "index built on the GPU" in caplog.text and "failed" not in caplog.text
+    assert "Gpu" not in type(built).__name__  # what the container saves and serves is a CPU index
+    _, ids = index.search(built, plan, queries, 10)
+    expected = {"faiss.Flat": 0.999, "faiss.IVFFlat": 0.97, "faiss.IVFPQ": 0.62}[index_type]
+    assert recall(ids, truth_ids) >= expected
