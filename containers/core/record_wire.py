@@ -145,8 +145,12 @@ def varints(data: np.ndarray) -> np.ndarray | None:
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
     lengths = ends - starts + 1
-    if lengths.max() > 10:
+    longest = int(lengths.max())
+    if longest > 10:
         return None
-    position = np.arange(data.size) - np.repeat(starts, lengths)
-    parts = (data & 0x7F).astype(np.uint64) << (7 * position).astype(np.uint64)
-    return np.bitwise_or.reduceat(parts, starts)
+    low = data & 0x7F
+    out = low[starts].astype(np.uint64)
+    for j in range(1, longest):  # one pass per byte position; keys below 16,384 take two bytes at most
+        more = np.flatnonzero(lengths > j)
+        out[more] |= low[starts[more] + j].astype(np.uint64) << np.uint64(7 * j)
+    return out

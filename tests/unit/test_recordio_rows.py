@@ -139,3 +139,23 @@ def test_batched_reader_takes_the_fast_path_for_writer_output(monkeypatch) -> No
     assert replays == []
     assert sparse.is_sparse and sparse.features.shape == (50, 40) and sparse.labels.shape == (50,)
     assert not dense.is_sparse and dense.features.shape == (50, 7)
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        out.append(low | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), max_size=50))
+def test_varints_decode_what_protobuf_encodes(values: list[int]) -> None:
+    from container_core import record_wire
+
+    data = np.frombuffer(b"".join(map(_encode_varint, values)), np.uint8)
+    assert record_wire.varints(data).tolist() == values
+    if data.size:
+        assert record_wire.varints(data[:-1]) is None or values[-1] < 128  # a cut varint is refused
