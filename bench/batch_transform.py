@@ -130,7 +130,7 @@ def main() -> None:
         "through `Estimator.transformer(...).transform(...)` + `wait()` on the local backend (server start, local "
         "S3 store in and out, splitting, 6 MB MultiRecord requests over HTTP, one worker), against the same "
         "artifact called in-process through the same handlers on the same request bodies; median of "
-        f"{args.repeats} alternating runs each. {os.cpu_count()} CPU cores shared with other engineers' test runs: "
+        f"{args.repeats} alternating runs each. {os.cpu_count()} CPU cores; "
         f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (1-minute)."
     )
     if args.no_write:

@@ -80,7 +80,7 @@ def main() -> None:
     note = (
         f"`bench/cold_start.py`: spawn to the first `/ping` 200 (servers, one worker, loopback, model of "
         f"`bench/serving.py` loaded) or spawn to exit (references), median of {args.repeats} in rotating order. "
-        f"{os.cpu_count()} CPU cores shared with other engineers' test runs: load average {load_before[0]:.1f} "
+        f"{os.cpu_count()} CPU cores; load average {load_before[0]:.1f} "
         f"before, {load_after[0]:.1f} after (1-minute); the references show how slow the machine was."
     )
     if args.no_write:

@@ -10,6 +10,7 @@ arrays, so the ratio is conservative.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -103,7 +104,7 @@ def main() -> None:
     table.append((f"CSV dense ({csv_rows.shape[0]} x 500)", f"{size:.1f}", f"{size / ours:.1f}", "numpy.loadtxt",
                   f"{size / theirs:.1f}", f"{theirs / ours:.1f}x"))
     write_section("Readers", table, note=(
-        "Decode throughput on this machine (best of 3). Targets: RecordIO >= 10x read_records, CSV >= 5x loadtxt. "
+        f"Decode throughput on this machine (best of 3; 1-minute load average {os.getloadavg()[0]:.2f} at the end). Targets: RecordIO >= 10x read_records, CSV >= 5x loadtxt. "
         f"Command: `python bench/readers.py{' --quick' if args.quick else ''}`."))
 
 

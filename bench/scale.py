@@ -207,7 +207,7 @@ def main() -> None:
     ntm_table = [["documents", "corpus", "vocabulary", "non-zeros", "RecordIO MB", "CSR MB", "dense data MB",
                   "train s (1 epoch, whole process)", "train peak RSS MB", "growth over the smallest run MB",
                   "growth / dense data", "growth / CSR"], *ntm]
-    load = (f"{os.cpu_count()} CPU cores shared with other engineers' test runs: load average {load_before[0]:.1f} "
+    load = (f"{os.cpu_count()} CPU cores; load average {load_before[0]:.1f} "
             f"before, {load_after[0]:.1f} after (1-minute).")
     knn_note = ("`bench/scale.py`: `knn-container train` (text/csv, COSINE, k=10, `sample_size` = all points) and "
                 "a query child loading the artifact with the container's `model_fn`, handlers in-process "

@@ -349,7 +349,7 @@ def main() -> None:
         "At concurrency 8 the one server worker runs requests one at a time on its event loop, while the "
         "in-process side runs 8 calls at once, each with its own OpenMP team (k-NN) on 2 cores: that "
         "oversubscription, not HTTP, is why HTTP beats in-process for 1,000-row k-NN at concurrency 8. "
-        f"{os.cpu_count()} CPU cores shared with other engineers' test runs: load average "
+        f"{os.cpu_count()} CPU cores; load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after (1-minute)."
     )
     if args.no_write:
