@@ -6,6 +6,10 @@ v1 keyword names (``train_instance_count``, ``train_instance_type``, ``train_max
 accepted; giving both with different values is an error. Hyperparameters are sent as ``str(value)`` for every value,
 as v1's generic ``Estimator`` does (CONTRACT.md §3.2).
 
+Spot and checkpoints: ``use_spot_instances`` needs ``max_wait`` (>= ``max_run``); ``checkpoint_s3_uri`` is synced
+with ``/opt/ml/checkpoints`` (SageMaker's ``CheckpointConfig``), so a job run again, or a Spot job restarted after
+an interruption, resumes where the containers' checkpoint left off (NTM checkpoints every epoch).
+
 ``fit`` inputs: an ``s3://`` / ``file://`` URI (channel ``training``), a ``TrainingInput`` / ``s3_input``, or a dict
 channel -> URI or ``TrainingInput``. The model artifact ends up at ``<output_path>/<job>/output/model.tar.gz``;
 ``output_path`` defaults to ``s3://<default bucket>/``.
@@ -128,7 +132,21 @@ class EstimatorBase:
         self.sagemaker_session = sagemaker_session
         self.tags = tags
         self.metric_definitions = list(metric_definitions or [])
+        self.train_use_spot_instances = self.use_spot_instances = bool(merged["use_spot_instances"])
+        self.train_max_wait = self.max_wait = None if merged["max_wait"] is None else int(merged["max_wait"])
+        if self.use_spot_instances and self.max_wait is None:
+            raise ValueError("use_spot_instances (train_use_spot_instances) needs max_wait (train_max_wait): the "
+                             "seconds to wait for Spot capacity plus the training time, at least max_run")
+        if self.max_wait is not None and not self.use_spot_instances:
+            raise ValueError("max_wait (train_max_wait) applies to Spot training only; set use_spot_instances=True "
+                             "or leave max_wait out")
+        if self.max_wait is not None and self.max_wait < self.max_run:
+            raise ValueError(f"max_wait={self.max_wait} is shorter than max_run={self.max_run}; SageMaker needs "
+                             "max_wait >= max_run")
+        if checkpoint_s3_uri is not None and not checkpoint_s3_uri.startswith(("s3://", "file://")):
+            raise ValueError(f"checkpoint_s3_uri {checkpoint_s3_uri!r} is not an s3:// URI")
         self.checkpoint_s3_uri = checkpoint_s3_uri
+        self.checkpoint_local_path = checkpoint_local_path
         self.environment = dict(environment or {})
         self.model_uri = model_uri
         self.model_channel_name = model_channel_name
@@ -204,6 +222,10 @@ class EstimatorBase:
             metric_definitions=tuple(self.metric_definitions),
             volume_size_gb=self.volume_size,
             tags=tuple(self.tags or ()),
+            use_spot=self.use_spot_instances,
+            max_wait_seconds=self.max_wait,
+            checkpoint_s3_uri=self.checkpoint_s3_uri,
+            checkpoint_local_path=self.checkpoint_local_path,
         )
         self.sagemaker_session.backend.start_training_job(request)
         self.latest_training_job = _TrainingJob(self.sagemaker_session, self._current_job_name)

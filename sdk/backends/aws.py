@@ -333,6 +333,11 @@ class AWSBackend:
             raise ValueError(
                 f"training job {request.job_name}: output_path {request.output_path!r} is not an s3:// URI"
             )
+        if request.checkpoint_s3_uri is not None and not request.checkpoint_s3_uri.startswith("s3://"):
+            raise ValueError(
+                f"training job {request.job_name}: checkpoint_s3_uri {request.checkpoint_s3_uri!r} is not an s3:// "
+                "URI; SageMaker syncs checkpoints with S3 only"
+            )
         algorithm: dict[str, Any] = {"TrainingImage": request.image_uri, "TrainingInputMode": request.input_mode}
         metrics = self._metric_definitions(request)
         if metrics:
@@ -357,6 +362,13 @@ class AWSBackend:
             args["Environment"] = dict(request.environment)
         if request.tags:
             args["Tags"] = [dict(tag) for tag in request.tags]
+        if request.use_spot:
+            args["EnableManagedSpotTraining"] = True
+            args["StoppingCondition"]["MaxWaitTimeInSeconds"] = request.max_wait_seconds
+        if request.checkpoint_s3_uri is not None:
+            args["CheckpointConfig"] = {"S3Uri": request.checkpoint_s3_uri}
+            if request.checkpoint_local_path is not None:
+                args["CheckpointConfig"]["LocalPath"] = request.checkpoint_local_path
         return args
 
     def start_training_job(self, request: TrainingJobRequest) -> None:

@@ -74,6 +74,10 @@ class TrainingJobRequest:
     metric_definitions: tuple[dict[str, str], ...] = ()
     volume_size_gb: int = 30
     tags: tuple[dict[str, str], ...] = ()
+    use_spot: bool = False  # EnableManagedSpotTraining
+    max_wait_seconds: int | None = None  # StoppingCondition.MaxWaitTimeInSeconds (spot only)
+    checkpoint_s3_uri: str | None = None  # CheckpointConfig.S3Uri: synced with /opt/ml/checkpoints
+    checkpoint_local_path: str | None = None  # CheckpointConfig.LocalPath (default /opt/ml/checkpoints)
 
 
 @dataclass

@@ -17,6 +17,10 @@ What SageMaker does for a job of ``instance_count=N``, done with processes (CONT
    host's ``/opt/ml/output/failure``. Otherwise every host's ``model/`` is merged into
    ``<output_path>/<job>/output/model.tar.gz`` (and ``output/data/`` into ``output.tar.gz``).
 
+With ``checkpoint_s3_uri`` (``CheckpointConfig``), what lies under that URI is copied into every host's
+``checkpoints/`` (``/opt/ml/checkpoints``) before the hosts start, and each host's ``checkpoints/`` is uploaded back
+when the hosts end, also after a failure or a stop: running the job again resumes from it.
+
 Work folders live under ``$OPENSAGEMAKER_WORK_DIR`` (default: the system temp folder) and are removed when the job
 completes; a failed job's folder is kept and named in the error, for debugging.
 """
@@ -44,6 +48,7 @@ from opensagemaker.backends.logstream import LogStream
 
 __all__ = ["LocalTrainingJob", "free_port", "shard", "work_root"]
 
+CHECKPOINTS = "/opt/ml/checkpoints"
 WORK_DIR_ENV = "OPENSAGEMAKER_WORK_DIR"
 KEEP_ENV = "OPENSAGEMAKER_KEEP_WORK"
 
@@ -91,6 +96,11 @@ class LocalTrainingJob:
                  region: str) -> None:
         if request.instance_count < 1:
             raise ValueError(f"instance_count must be at least 1, got {request.instance_count}")
+        if request.checkpoint_local_path not in (None, CHECKPOINTS, CHECKPOINTS + "/"):
+            raise ValueError(
+                f"checkpoint_local_path={request.checkpoint_local_path!r}: local jobs sync {CHECKPOINTS} (each host's "
+                "<work>/<host>/checkpoints), where the NTM and k-NN containers write; leave checkpoint_local_path out"
+            )
         self.request = request
         self._s3_client = s3_client
         self.store_env = store_env
@@ -116,7 +126,16 @@ class LocalTrainingJob:
             for host in self.hosts:
                 self._write_config(host)
             self._stage_data(client)
+            self._restore_checkpoints(client)
+            if request.use_spot:
+                self.logs.emit("Spot training: nothing to wait for locally; the job runs now")
             failure = self._run_hosts(command)
+            try:
+                self._save_checkpoints(client)
+            except Exception as error:  # the job's own failure, if any, is the reason to report
+                if failure is None:
+                    raise
+                self.logs.emit(f"Checkpoints could not be saved: {type(error).__name__}: {error}")
             if failure is not None:
                 self._fail(failure)
                 return
@@ -213,6 +232,36 @@ class LocalTrainingJob:
                         shutil.copyfile(cached, target)
             counts = ", ".join(f"{h}: {len(o)}" for h, o in wanted.items())
             self.logs.emit(f"Channel {channel.name} ({channel.distribution}, {len(objects)} object(s)): {counts}")
+
+    def _restore_checkpoints(self, client: Any) -> None:
+        """``CheckpointConfig``: what lies under the URI is copied into every host's ``/opt/ml/checkpoints``."""
+        uri = self.request.checkpoint_s3_uri
+        if uri is None:
+            return
+        folder = uri.rstrip("/") + "/"
+        missing = uri.startswith("file://") and not storage.local_path(uri).exists()
+        objects = [] if missing else storage.list_objects(client, folder)
+        for host in self.hosts:
+            for obj in objects:
+                storage.download(client, obj.uri, self._host_root(host) / "checkpoints" / obj.relative)
+        self.logs.emit(f"Checkpoints: {len(objects)} file(s) from {uri} into {CHECKPOINTS} of every host")
+
+    def _save_checkpoints(self, client: Any) -> None:
+        """After the hosts end (completed, failed or stopped), their ``/opt/ml/checkpoints`` go back to the URI.
+
+        SageMaker syncs continuously; here the containers' own SIGTERM handling (checkpoint, then exit) makes the
+        end of the processes the moment that matters. Hosts are uploaded last to first, so the leader's file wins
+        where two hosts wrote the same name."""
+        uri = self.request.checkpoint_s3_uri
+        if uri is None:
+            return
+        count = 0
+        for host in reversed(self.hosts):
+            folder = self._host_root(host) / "checkpoints"
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                storage.upload_file(client, path, storage.join_uri(uri, path.relative_to(folder).as_posix()))
+                count += 1
+        self.logs.emit(f"Checkpoints: {count} file(s) from {CHECKPOINTS} saved to {uri}")
 
     def _objects_for(self, channel: ChannelRequest, objects: list[Any], index: int) -> list[Any]:
         if channel.distribution == "ShardedByS3Key":

@@ -39,6 +39,11 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
+def local_path(uri: str) -> Path:
+    """The path a ``file://`` URI names."""
+    return _file_path(uri)
+
+
 def _file_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(unquote(parsed.netloc + parsed.path)) if parsed.netloc else Path(unquote(parsed.path))

@@ -8,6 +8,7 @@ the service model too, so they have the shapes SageMaker returns. Polling interv
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -224,6 +225,21 @@ def test_ntm_training_job_request_and_wait(aws: AWS) -> None:
     assert description.model_artifacts == f"{OUTPUT}/{name}/output/model.tar.gz"
     assert description.hosts == ("algo-1", "algo-2")
     assert {d["Name"] for d in metric_definitions("ntm")} >= {"validation:total_loss", "test:total_loss"}
+
+
+def test_spot_training_with_checkpoints_sends_their_fields(aws: AWS) -> None:
+    name = "ntm-spot"
+    expected = ntm_training_params(name)
+    expected["EnableManagedSpotTraining"] = True
+    expected["StoppingCondition"] = {"MaxRuntimeInSeconds": 86400, "MaxWaitTimeInSeconds": 90000}
+    expected["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/checkpoints/ntm", "LocalPath": "/opt/ml/checkpoints"}
+    aws.expect("sagemaker", "create_training_job", {"TrainingJobArn": arn("training-job")}, expected)
+    request = dataclasses.replace(ntm_request(name), use_spot=True, max_wait_seconds=90000,
+                                  checkpoint_s3_uri=f"s3://{BUCKET}/checkpoints/ntm",
+                                  checkpoint_local_path="/opt/ml/checkpoints")
+    aws.backend.start_training_job(request)
+    with pytest.raises(ValueError, match="checkpoint_s3_uri 'file:///tmp/c' is not an s3:// URI"):
+        aws.backend.training_job_args(dataclasses.replace(request, checkpoint_s3_uri="file:///tmp/c"))
 
 
 def test_knn_training_job_request_merges_metric_definitions_and_sends_channel_options(aws: AWS) -> None:

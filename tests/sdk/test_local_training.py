@@ -11,6 +11,7 @@ import sys
 import tarfile
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +196,84 @@ def test_hosts_still_training_are_stopped_at_interpreter_exit(session, bucket) -
     pid = int(result.stdout.strip().splitlines()[-1])
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+# -- checkpoints (CheckpointConfig) -----------------------------------------------------------------------------
+
+COUNTER = [sys.executable, "-c", textwrap.dedent(
+    """
+    import json, os, pathlib, sys
+    root = pathlib.Path(os.environ["SM_OPT_ML"])
+    state = root / "checkpoints" / "state" / "count.txt"
+    count = int(state.read_text()) + 1 if state.exists() else 1
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(str(count))
+    host = json.loads((root / "input" / "config" / "resourceconfig.json").read_text())["current_host"]
+    print(f"{host} run {count}", flush=True)
+    (root / "model" / "model.txt").write_text(str(count))
+    if json.loads((root / "input" / "config" / "hyperparameters.json").read_text()).get("fail") == "yes":
+        (root / "output" / "failure").write_text("failing on purpose")
+        sys.exit(1)
+    """
+)]
+
+
+@pytest.fixture
+def counter_image() -> Iterator[str]:
+    register_image_command("counter", COUNTER)
+    try:
+        yield "example.com/counter:1"
+    finally:
+        unregister_image_command("counter")
+
+
+def test_checkpoints_are_restored_into_every_host_and_saved_after_success_and_failure(
+    session, bucket, counter_image, capsys
+) -> None:
+    uri = _upload_parts(session, bucket, "ckpt-test/train", [np.ones((2, 2))])
+    checkpoints = f"s3://{bucket}/ckpt-test/checkpoints"
+    estimator = Estimator(counter_image, "role", train_instance_count=2, train_instance_type="local",
+                          sagemaker_session=session, checkpoint_s3_uri=checkpoints)
+    estimator.fit({"train": uri})
+    assert {"algo-1 run 1", "algo-2 run 1"} <= {line.split("| ")[-1] for line in capsys.readouterr().out.splitlines()}
+    stored = session.s3_client().get_object(Bucket=bucket, Key="ckpt-test/checkpoints/state/count.txt")
+    assert stored["Body"].read() == b"1"
+
+    estimator.set_hyperparameters(fail="yes")
+    with pytest.raises(UnexpectedStatusException, match="failing on purpose"):
+        estimator.fit({"train": uri})
+    assert "algo-1 run 2" in capsys.readouterr().out  # restored from the first job
+
+    estimator.set_hyperparameters(fail="no")
+    estimator.fit({"train": uri})
+    out = capsys.readouterr().out
+    assert "algo-1 run 3" in out and "algo-2 run 3" in out  # the failed job's checkpoint was saved too
+    assert f"Checkpoints: 1 file(s) from {checkpoints} into /opt/ml/checkpoints of every host" in out
+
+
+def test_a_fresh_checkpoint_uri_starts_from_nothing_and_other_local_paths_are_refused(
+    session, bucket, counter_image, capsys, tmp_path: Path
+) -> None:
+    uri = _upload_parts(session, bucket, "ckpt-fresh/train", [np.ones((2, 2))])
+    estimator = Estimator(counter_image, "role", train_instance_count=1, train_instance_type="local",
+                          sagemaker_session=session, checkpoint_s3_uri=(tmp_path / "none-yet").as_uri())
+    estimator.fit({"train": uri})
+    assert "algo-1 run 1" in capsys.readouterr().out
+    assert (tmp_path / "none-yet" / "state" / "count.txt").read_text() == "1"  # file:// URIs work locally
+    elsewhere = Estimator(counter_image, "role", train_instance_count=1, train_instance_type="local",
+                          sagemaker_session=session, checkpoint_s3_uri=f"s3://{bucket}/x",
+                          checkpoint_local_path="/tmp/ckpt")
+    with pytest.raises(ValueError, match="checkpoint_local_path='/tmp/ckpt'.*leave checkpoint_local_path out"):
+        elsewhere.fit({"train": uri})
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"train_use_spot_instances": True}, "needs max_wait"),
+    ({"train_use_spot_instances": True, "train_max_wait": 60, "train_max_run": 120}, "shorter than max_run=120"),
+    ({"train_max_wait": 3600}, "applies to Spot training only"),
+    ({"checkpoint_s3_uri": "bucket/checkpoints"}, "is not an s3:// URI"),
+])
+def test_spot_and_checkpoint_settings_are_checked_when_the_estimator_is_made(session, kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="local", sagemaker_session=session,
+                  **kwargs)
