@@ -171,6 +171,7 @@ class Trainer:
         self.stopping = EarlyStopping(self.config.tolerance, self.config.num_patience_epochs)
         self.epoch = 0
         self.finished = False
+        self.finished_by: str | None = None  # "epochs" or "early_stopping"
         self.params = [p for p in self.model.parameters()]
         feature_dim = self.config.feature_dim
         cache_bytes = cache_bytes_from_env(os.environ)
@@ -188,6 +189,7 @@ class Trainer:
             "fingerprint": _fingerprint(self.config, self.cluster.size),
             "epoch": self.epoch,
             "finished": self.finished,
+            "finished_by": self.finished_by,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "early_stopping": self.stopping.to_dict(),
@@ -218,6 +220,7 @@ class Trainer:
             self.stopping.load(state["early_stopping"])
             self.epoch = int(state["epoch"])
             self.finished = bool(state["finished"])
+            self.finished_by = state.get("finished_by")
         except Exception as error:  # a damaged checkpoint must not block training
             log.warning("ignoring unreadable checkpoint %s: %s; starting from scratch", self.checkpoint_path, error)
             torch.manual_seed(SEED)
@@ -225,8 +228,11 @@ class Trainer:
             self.optimizer = make_optimizer(self.config, self.model)
             self.params = list(self.model.parameters())
             self.stopping = EarlyStopping(self.config.tolerance, self.config.num_patience_epochs)
-            self.epoch, self.finished = 0, False
+            self.epoch, self.finished, self.finished_by = 0, False, None
             return
+        if self.finished and self.finished_by == "epochs" and self.epoch < self.config.epochs:
+            # the earlier job ran out of epochs, not patience: a rerun with more epochs trains on
+            self.finished, self.finished_by = False, None
         log.info("resumed from checkpoint %s: epoch %d done%s", self.checkpoint_path, self.epoch,
                  " (training had finished)" if self.finished else f", continuing with epoch {self.epoch + 1}")
 
@@ -363,9 +369,9 @@ class Trainer:
             if stop:
                 log.info("early stopping: the %s loss improved by less than tolerance=%g for %d epochs",
                          monitor, self.config.tolerance, self.config.num_patience_epochs)
-                self.finished = True
+                self.finished, self.finished_by = True, "early_stopping"
             elif epoch >= self.config.epochs:
-                self.finished = True
+                self.finished, self.finished_by = True, "epochs"
             self.save_checkpoint()
             metrics.progress(100.0 * epoch / self.config.epochs if not self.finished else 100.0)
             metrics.throughput(local_rows / elapsed if elapsed > 0 else 0.0)

@@ -349,6 +349,29 @@ def test_sigterm_checkpoints_and_rerun_resumes_to_the_same_model(
                                rtol=1e-4, atol=1e-5)
 
 
+def test_rerun_with_more_epochs_continues_unless_early_stopping_ended_it(
+    optml: OptML, caplog: pytest.LogCaptureFixture
+) -> None:
+    _tree(optml, {**BASE, "epochs": 2, "num_patience_epochs": 50})
+    assert _train(optml, caplog)[0] == 0
+    _tree(optml, {**BASE, "epochs": 3, "num_patience_epochs": 50})
+    code, log = _train(optml, caplog)
+    assert code == 0, log
+    assert "epoch 2 done, continuing with epoch 3" in log and "Starting training for epoch 1" not in log
+    assert _meta(optml)["epochs_trained"] == 3
+
+    _tree(optml, {**BASE, "epochs": 50, "num_patience_epochs": 1, "tolerance": 0.1})  # stops early
+    for leftover in (optml.root / "checkpoints").iterdir():  # a fresh job
+        leftover.unlink()
+    code, log = _train(optml, caplog)
+    assert code == 0 and "early stopping" in log, log
+    stopped_at = _meta(optml)["epochs_trained"]
+    _tree(optml, {**BASE, "epochs": 60, "num_patience_epochs": 1, "tolerance": 0.1})
+    code, log = _train(optml, caplog)
+    assert code == 0, log
+    assert f"epoch {stopped_at} done (training had finished)" in log and "Starting training for epoch" not in log
+
+
 def test_incompatible_checkpoint_is_ignored(optml: OptML, caplog: pytest.LogCaptureFixture) -> None:
     _tree(optml, BASE)
     assert _train(optml, caplog)[0] == 0

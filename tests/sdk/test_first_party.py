@@ -81,3 +81,19 @@ def test_hyperparameters_are_checked_with_the_container_schema_before_any_job(se
     knn.fit(knn.record_set(np.ones((10, 3), dtype=np.float32), np.zeros(10, dtype=np.float32)), logs=False)
     with pytest.raises(TypeError, match="accept"):
         knn.deploy(1, "ml.m4.xlarge", accept="application/json")
+
+
+def test_ntm_fit_again_with_the_same_checkpoint_uri_continues_training(session, rng, capsys) -> None:
+    """The mission's checkpoint/resume through the SDK: the second job starts from the first job's last epoch."""
+    matrix = sp.csr_matrix(rng.poisson(0.4, size=(120, 30)).astype(np.float32))
+    checkpoints = f"s3://{session.default_bucket()}/ntm-resume/checkpoints"
+    ntm = NTM(role="r", train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=3, epochs=2,
+              num_patience_epochs=50, sagemaker_session=session, checkpoint_s3_uri=checkpoints)
+    records = ntm.record_set(matrix)
+    ntm.fit(records, mini_batch_size=32)
+    assert "continuing with epoch" not in capsys.readouterr().out
+    ntm.epochs = 4
+    ntm.fit(records, mini_batch_size=32)
+    out = capsys.readouterr().out
+    assert "epoch 2 done, continuing with epoch 3" in out
+    assert "epoch=1, train total_loss" not in out and "epoch=4, train total_loss" in out
