@@ -3,7 +3,7 @@
 Sparse data stays sparse: rows that arrive with keys build a CSR matrix, never a dense one. Readers check every
 row's width against the expected ``feature_dim`` (or the first row's) and name the row that differs.
 
-scipy.sparse is imported on first use (``_scipy_sparse``): importing it costs 0.25-0.4 s, which a k-NN server that only
+scipy.sparse is imported on first use (``scipy_sparse``): importing it costs 0.25-0.4 s, which a k-NN server that only
 ever sees dense rows would otherwise pay at every start.
 """
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import scipy.sparse as sp
 
 
-def _scipy_sparse() -> ModuleType:
+def scipy_sparse() -> ModuleType:
     import scipy.sparse
 
     return scipy.sparse
@@ -44,7 +44,7 @@ class Batch:
 
     @property
     def is_sparse(self) -> bool:
-        return not isinstance(self.features, np.ndarray) and _scipy_sparse().issparse(self.features)
+        return not isinstance(self.features, np.ndarray) and scipy_sparse().issparse(self.features)
 
     def dense(self) -> np.ndarray:
         if self.is_sparse:
@@ -54,7 +54,7 @@ class Batch:
     def csr(self) -> sp.csr_matrix:
         if self.is_sparse:
             return self.features
-        return _scipy_sparse().csr_matrix(self.features, dtype=np.float32)
+        return scipy_sparse().csr_matrix(self.features, dtype=np.float32)
 
 
 def concat(batches: list[Batch]) -> Batch:
@@ -64,7 +64,7 @@ def concat(batches: list[Batch]) -> Batch:
     if len(batches) == 1:
         return batches[0]
     if any(b.is_sparse for b in batches):
-        features = _scipy_sparse().vstack([b.csr() for b in batches], format="csr", dtype=np.float32)
+        features = scipy_sparse().vstack([b.csr() for b in batches], format="csr", dtype=np.float32)
     else:
         features = np.concatenate([b.dense() for b in batches])
     labels = None
@@ -153,7 +153,7 @@ class BatchBuilder:
         if self._sparse:
             indices = np.concatenate(self._indices) if self._indices else np.zeros(0, np.int32)
             values = np.concatenate(self._values) if self._values else np.zeros(0, np.float32)
-            matrix = _scipy_sparse().csr_matrix(
+            matrix = scipy_sparse().csr_matrix(
                 (values, indices, np.asarray(self._indptr, dtype=np.int64)), shape=(len(self), width)
             )
             matrix.sum_duplicates()

@@ -23,7 +23,7 @@ import numpy as np
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from container_core import record_wire
-from container_core.batch import Batch, BatchBuilder
+from container_core.batch import Batch, BatchBuilder, scipy_sparse
 from container_core.errors import UserError
 
 MAGIC = 0xCED7230A
@@ -286,7 +286,7 @@ class _Rows:
             return None
         indptr = np.zeros(rows + 1, np.int64)
         np.cumsum(value_counts, out=indptr[1:])
-        matrix = csr_matrix((values, keys.astype(np.int32), indptr), shape=(rows, width))
+        matrix = scipy_sparse().csr_matrix((values, keys.astype(np.int32), indptr), shape=(rows, width))
         matrix.sum_duplicates()
         return Batch(matrix, labels)
 
@@ -328,13 +328,6 @@ def _packed(payloads: list[bytes], spans: list[tuple[int, int] | None], kind: st
     if kind == record_wire.INT32:
         return numbers.view(np.int64).astype(np.int32).astype(np.float32), counts
     return numbers, counts
-
-
-def csr_matrix(*args: Any, **kwargs: Any) -> Any:
-    """``scipy.sparse.csr_matrix``, imported on first use (see ``container_core.batch``)."""
-    import scipy.sparse
-
-    return scipy.sparse.csr_matrix(*args, **kwargs)
 
 
 def read_batches(
