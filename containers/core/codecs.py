@@ -124,7 +124,8 @@ def _read_with_pandas(stream: io.StringIO | io.BytesIO, rows: int, columns: int)
     import pandas as pd
 
     try:
-        frame = pd.read_csv(stream, header=None, dtype=np.float32, engine="c", na_filter=False)
+        with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, which the callers report by line
+            frame = pd.read_csv(stream, header=None, dtype=np.float32, engine="c", na_filter=False)
     except (ValueError, pd.errors.ParserError):  # UnicodeDecodeError is a ValueError
         return None
     matrix = frame.to_numpy(dtype=np.float32)

@@ -141,3 +141,30 @@ def test_large_csv_bodies_take_the_fast_parser_and_keep_exact_errors(tail, messa
     assert _decode(good.encode(), "text/csv").rows == 20000
     with pytest.raises(UserError, match=message):
         _decode((good + tail).encode(), "text/csv")
+
+
+FLAWS = ["", "\n", "\r\n", "\n\n", "1,2,3\r", ",", "1,2", "1,2,3,4", "x", "nan", "inf", "-inf", '"1"', " 1", "1e39",
+         "\ufeff", "\xe9", "\x00", "1;2;3", "0x1", "1_0"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=st.integers(1, 3), flaw=st.sampled_from(FLAWS), at=st.sampled_from(["start", "middle", "end"]),
+       newline=st.sampled_from(["\n", "\r\n"]), charset=st.sampled_from([None, "utf-8", "latin-1"]),
+       label_size=st.integers(0, 1))
+def test_csv_bytes_parser_matches_the_text_parser(rows, flaw, at, newline, charset, label_size) -> None:
+    """``parse_csv_bytes`` (pandas on the raw bytes, for bodies over 64 KB) gives what ``parse_csv`` on the decoded
+    text gives, batch or error, whatever the flaw and wherever it sits."""
+    good = [f"{i % 7},{i % 5}.5,{i % 3}" for i in range(30000 // rows)]
+    position = {"start": 0, "middle": len(good) // 2, "end": len(good)}[at]
+    lines = [*good[:position], *(good[position][:2] + flaw if flaw and at == "middle" else flaw,), *good[position:]]
+    data = newline.join(lines).encode(charset or "utf-8", errors="replace")
+
+    def outcome(parse):
+        try:
+            batch = parse()
+        except UserError as error:
+            return ("error", str(error))
+        return ("batch", batch.features.tolist(), None if batch.labels is None else batch.labels.tolist())
+
+    expected = outcome(lambda: codecs.parse_csv(codecs._decode_text(data, charset, "body"), label_size, None, "body"))
+    assert outcome(lambda: codecs.parse_csv_bytes(data, label_size, None, "body", charset=charset)) == expected
