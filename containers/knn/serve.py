@@ -8,7 +8,7 @@ machine: measured p50 0.3 ms with one thread against 45 ms with two on a loaded 
 ``cpu_count // SAGEMAKER_MODEL_SERVER_WORKERS`` threads (at least 1), so workers do not oversubscribe the cores.
 Exact (Flat, and IVF's coarse quantizer) searches of ``BLAS_MIN_ROWS`` rows or more go through BLAS, fewer through
 faiss's SIMD loop. faiss 1.15 compares ``distance_compute_blas_threshold`` with rows x dimension (default 128,000),
-so the threshold is set from the index's dimension. Measured on 1,000,000 x 30 vectors, one thread: 1 row 6.0 ms
+older releases with rows (default 20), so the threshold is set from the index's dimension where that applies. Measured on 1,000,000 x 30 vectors, one thread: 1 row 6.0 ms
 SIMD against 22.5 ms BLAS (SIMD reads the vectors once, at the memory's speed: 4.9 ms); 4 rows about equal; 8 rows
 32 ms BLAS against 48 ms SIMD; 64 rows 104 ms against 385 ms.
 
@@ -48,11 +48,14 @@ class Prediction:
 
 SMALL_REQUEST_ROWS = 20
 BLAS_MIN_ROWS = 5
+# faiss 1.15 counts rows x dimension against this threshold (default 128,000); older releases count rows
+# (default 20, the faiss-gpu-cu12 1.14 of the GPU image). Their defaults tell them apart.
+_THRESHOLD_COUNTS_VALUES = faiss.cvar.distance_compute_blas_threshold > 1000
 
 
 def blas_threshold(dim: int) -> int:
-    """faiss's ``distance_compute_blas_threshold`` (rows x dimension) that sends ``BLAS_MIN_ROWS`` rows to BLAS."""
-    return BLAS_MIN_ROWS * dim
+    """faiss's ``distance_compute_blas_threshold`` that sends searches of ``BLAS_MIN_ROWS`` rows or more to BLAS."""
+    return BLAS_MIN_ROWS * dim if _THRESHOLD_COUNTS_VALUES else BLAS_MIN_ROWS
 
 
 def model_fn(model_dir: Path) -> KNNModel:
