@@ -334,7 +334,7 @@ class Trainer:
         metrics = self.context.metrics
         self.init_background()
         log.info("training on %s", torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else
-                 f"the CPU ({torch.get_num_threads()} threads)")
+                 f"the CPU ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})")
         self.resume()
         if self.epoch == 0:
             self.save_checkpoint()  # a SIGTERM during epoch 1 then still leaves a checkpoint to resume from
