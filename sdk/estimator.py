@@ -17,6 +17,7 @@ channel -> URI or ``TrainingInput``. The model artifact ends up at ``<output_pat
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from opensagemaker.backends.base import ChannelRequest, TrainingJobDescription, TrainingJobRequest
@@ -138,8 +139,10 @@ class EstimatorBase:
             raise ValueError("use_spot_instances (train_use_spot_instances) needs max_wait (train_max_wait): the "
                              "seconds to wait for Spot capacity plus the training time, at least max_run")
         if self.max_wait is not None and not self.use_spot_instances:
-            raise ValueError("max_wait (train_max_wait) applies to Spot training only; set use_spot_instances=True "
-                             "or leave max_wait out")
+            # SDK v1 ignored it silently; code written for it keeps working, with a word about why it does nothing
+            warnings.warn("max_wait (train_max_wait) applies to Spot training only and is ignored without "
+                          "use_spot_instances=True", UserWarning, stacklevel=2)
+            self.train_max_wait = self.max_wait = None
         if self.max_wait is not None and self.max_wait < self.max_run:
             raise ValueError(f"max_wait={self.max_wait} is shorter than max_run={self.max_run}; SageMaker needs "
                              "max_wait >= max_run")

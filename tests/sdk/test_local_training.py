@@ -270,10 +270,16 @@ def test_a_fresh_checkpoint_uri_starts_from_nothing_and_other_local_paths_are_re
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"train_use_spot_instances": True}, "needs max_wait"),
     ({"train_use_spot_instances": True, "train_max_wait": 60, "train_max_run": 120}, "shorter than max_run=120"),
-    ({"train_max_wait": 3600}, "applies to Spot training only"),
     ({"checkpoint_s3_uri": "bucket/checkpoints"}, "is not an s3:// URI"),
 ])
 def test_spot_and_checkpoint_settings_are_checked_when_the_estimator_is_made(session, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
         Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="local", sagemaker_session=session,
                   **kwargs)
+
+
+def test_max_wait_without_spot_is_ignored_with_a_warning_as_sdk_v1_ignored_it(session) -> None:
+    with pytest.warns(UserWarning, match="applies to Spot training only and is ignored"):
+        estimator = Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="local",
+                              sagemaker_session=session, train_max_wait=3600)
+    assert estimator.max_wait is None and estimator.train_max_wait is None and not estimator.use_spot_instances
