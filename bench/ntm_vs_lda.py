@@ -22,6 +22,7 @@ while the process runs (polled every 20 ms; the time is when the copy was read, 
 ``_em_step`` and gensim's end-of-pass callback copy the topic-word matrix (microseconds) and the NPMI of every
 snapshot is computed after the clock stops.
 
+    pip install -e ".[dev,bench]"      # gensim for its row (not needed by the tests)
     PYTHONPATH=examples .venv/bin/python bench/ntm_vs_lda.py [--topics 30] [--no-write]
 """
 
@@ -249,8 +250,8 @@ def main() -> None:
     if gensim_available():
         models["gensim"] = ("gensim LdaModel", lambda: run_gensim(train, test, args.topics))
     else:
-        skipped = ("gensim is not installed, so its row is skipped (install it into the venv with "
-                   "`.venv/bin/pip install gensim` to include it)")
+        skipped = ("gensim is not installed, so its row is skipped (install the benches' extra, "
+                   "`pip install -e \".[bench]\"`, to include it)")
         print(f"NOTE: {skipped}", file=sys.stderr)
     runs: dict[str, list[dict]] = {key: [] for key in models}
     for repeat in range(args.repeats):  # alternate, so all models see the same background load
@@ -299,7 +300,7 @@ def main() -> None:
             "of sklearn's batch LDA; read from per-pass snapshots without retraining (NTM: the per-epoch checkpoint, "
             "copied by the bench while the process runs, polled every 20 ms, so the time can only be late; sklearn "
             "and gensim: a copy of the topic-word matrix after every pass, NPMI computed after the clock stops), in "
-            "the run whose wall time is kept. The machine is shared with other work, so each model runs several "
+            "the run whose wall time is kept. Each model runs several "
             "times, alternating, and the best wall time is kept; quality figures are identical across runs (seeded). "
             f"CPU: {os.cpu_count()} cores. Verdict: {verdict}." + (f" NOTE: {skipped}." if skipped else ""))
     if args.no_write:
