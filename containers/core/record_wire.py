@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 FLOAT32, FLOAT64, INT32 = "float32_tensor", "float64_tensor", "int32_tensor"
+UINT64 = "uint64"  # keys and shape
 _VALUE_KINDS = {0x12: FLOAT32, 0x1A: FLOAT64, 0x3A: INT32}
 _ENTRY_KEY = b"\x0a\x06values"
 _WIDTH = {FLOAT32: 4, FLOAT64: 8}
@@ -37,6 +38,11 @@ class Tensor:
     values: tuple[int, int] | None
     keys: tuple[int, int] | None
     shape: tuple[int, int] | None
+
+    @staticmethod
+    def filled(span: tuple[int, int] | None) -> bool:
+        """Whether a field is present and holds at least one byte (one number or more)."""
+        return span is not None and span[0] < span[1]
 
 
 def _varint(data: bytes, pos: int, end: int) -> tuple[int, int]:

@@ -258,11 +258,10 @@ class _Rows:
         if values is None:
             return None
         rows = len(payloads)
-        sparse = [t.keys is not None and t.keys[0] < t.keys[1]
-                  or t.shape is not None and t.shape[0] < t.shape[1] and not value_counts[i]
-                  for i, t in enumerate(tensors)]
+        filled = record_wire.Tensor.filled
+        sparse = [filled(t.keys) or filled(t.shape) and not value_counts[i] for i, t in enumerate(tensors)]
         if not any(sparse):
-            if any(t.shape is not None and t.shape[0] < t.shape[1] for t in tensors):
+            if any(filled(t.shape) for t in tensors):
                 return None  # dense rows with a shape: the record-at-a-time path checks it against the values
             width = int(value_counts[0])
             if (value_counts != width).any() or (self.width is not None and width != self.width):
@@ -271,7 +270,7 @@ class _Rows:
         if not all(sparse):
             return None
         try:
-            widths = {int(record_wire.numbers(p, t.shape, "uint64")[0]) if t.shape else None
+            widths = {int(record_wire.numbers(p, t.shape, record_wire.UINT64)[0]) if t.shape else None
                       for p, t in zip(payloads, tensors, strict=True)}
         except IndexError:
             return None
@@ -281,7 +280,7 @@ class _Rows:
         width = self.width if width is None else width
         if width is None or (self.width is not None and width != self.width):
             return None
-        keys, key_counts = _packed(payloads, [t.keys for t in tensors], "uint64")
+        keys, key_counts = _packed(payloads, [t.keys for t in tensors], record_wire.UINT64)
         if keys is None or (key_counts != value_counts).any() or (keys.size and int(keys.max()) >= width):
             return None
         indptr = np.zeros(rows + 1, np.int64)

@@ -8,9 +8,10 @@ machine: measured p50 0.3 ms with one thread against 45 ms with two on a loaded 
 ``cpu_count // SAGEMAKER_MODEL_SERVER_WORKERS`` threads (at least 1), so workers do not oversubscribe the cores.
 Exact (Flat, and IVF's coarse quantizer) searches of ``BLAS_MIN_ROWS`` rows or more go through BLAS, fewer through
 faiss's SIMD loop. faiss 1.15 compares ``distance_compute_blas_threshold`` with rows x dimension (default 128,000),
-older releases with rows (default 20), so the threshold is set from the index's dimension where that applies. Measured on 1,000,000 x 30 vectors, one thread: 1 row 6.0 ms
-SIMD against 22.5 ms BLAS (SIMD reads the vectors once, at the memory's speed: 4.9 ms); 4 rows about equal; 8 rows
-32 ms BLAS against 48 ms SIMD; 64 rows 104 ms against 385 ms.
+older releases with rows (default 20), so the threshold is set from the index's dimension where that applies.
+Measured on 1,000,000 x 30 vectors, one thread: 1 row 6.0 ms SIMD against 22.5 ms BLAS (SIMD reads the vectors
+once, at the memory's speed: 4.9 ms); 4 rows about equal; 8 rows 32 ms BLAS against 48 ms SIMD; 64 rows 104 ms
+against 385 ms.
 
 Responses: ``application/json`` ``{"predictions": [{"predicted_label": 0.0}, ...]}``, ``application/jsonlines``
 one object per line, ``application/x-recordio-protobuf`` one Record per row with ``label["predicted_label"]``.

@@ -10,6 +10,7 @@ gloo over TCP costs little next to the step itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -33,18 +34,7 @@ class Cluster:
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sum ``tensor`` over the hosts, in place."""
         if self.dist is not None:
-            staged = tensor.cpu()
-            self.dist.all_reduce(staged)
-            if staged is not tensor:
-                tensor.copy_(staged)
-        return tensor
-
-    def _broadcast_(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The leader's ``tensor`` on every host, in place."""
-        staged = tensor.cpu()
-        self.dist.broadcast(staged, 0)
-        if staged is not tensor:
-            tensor.copy_(staged)
+            _through_host(tensor, self.dist.all_reduce)
         return tensor
 
     def sum_numbers(self, *values: float) -> list[float]:
@@ -72,4 +62,12 @@ class Cluster:
             if buffer.is_floating_point():
                 self.sum_(buffer).div_(self.size)
             elif name.endswith("num_batches_tracked"):
-                self._broadcast_(buffer)
+                _through_host(buffer, lambda staged: self.dist.broadcast(staged, 0))
+
+
+def _through_host(tensor: torch.Tensor, collective: Callable[[torch.Tensor], Any]) -> None:
+    """Run an in-place gloo ``collective`` on ``tensor``, through a host copy when it lives on a GPU."""
+    staged = tensor.cpu()
+    collective(staged)
+    if staged is not tensor:
+        tensor.copy_(staged)

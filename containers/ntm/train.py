@@ -164,7 +164,7 @@ class Trainer:
         if self.device.type == "cuda" and context.resources.num_hosts > 1:
             torch.cuda.set_device(0)
         resources = context.resources
-        self.cluster = Cluster(init_process_group(resources, backend="gloo"), resources.rank, resources.num_hosts, self.device)
+        self.cluster = Cluster(init_process_group(resources), resources.rank, resources.num_hosts, self.device)
         torch.manual_seed(SEED)  # identical initial weights on every host
         self.model = artifacts.build_model(self.config).to(self.device)
         self.optimizer = make_optimizer(self.config, self.model)

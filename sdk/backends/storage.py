@@ -41,10 +41,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 def local_path(uri: str) -> Path:
     """The path a ``file://`` URI names."""
-    return _file_path(uri)
-
-
-def _file_path(uri: str) -> Path:
     parsed = urlparse(uri)
     return Path(unquote(parsed.netloc + parsed.path)) if parsed.netloc else Path(unquote(parsed.path))
 
@@ -56,7 +52,7 @@ def join_uri(base: str, *parts: str) -> str:
 def list_objects(client: Any, uri: str, data_type: str = "S3Prefix") -> list[StoredObject]:
     """Objects under ``uri``, sorted by key; ``ManifestFile`` resolves the manifest's entries."""
     if uri.startswith("file://"):
-        root = _file_path(uri)
+        root = local_path(uri)
         if root.is_file():
             return [StoredObject(root.as_uri(), root.name, root.stat().st_size)]
         if not root.is_dir():
@@ -109,7 +105,7 @@ def _manifest_objects(client: Any, uri: str) -> list[StoredObject]:
 
 def read_bytes(client: Any, uri: str) -> bytes:
     if uri.startswith("file://"):
-        return _file_path(uri).read_bytes()
+        return local_path(uri).read_bytes()
     bucket, key = parse_s3_uri(uri)
     return client.get_object(Bucket=bucket, Key=key)["Body"].read()
 
@@ -117,7 +113,7 @@ def read_bytes(client: Any, uri: str) -> bytes:
 def download(client: Any, uri: str, destination: Path) -> None:
     destination.parent.mkdir(parents=True, exist_ok=True)
     if uri.startswith("file://"):
-        shutil.copyfile(_file_path(uri), destination)
+        shutil.copyfile(local_path(uri), destination)
         return
     bucket, key = parse_s3_uri(uri)
     client.download_file(bucket, key, str(destination))
@@ -125,7 +121,7 @@ def download(client: Any, uri: str, destination: Path) -> None:
 
 def upload_file(client: Any, source: Path, uri: str) -> None:
     if uri.startswith("file://"):
-        target = _file_path(uri)
+        target = local_path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return
@@ -135,7 +131,7 @@ def upload_file(client: Any, source: Path, uri: str) -> None:
 
 def upload_bytes(client: Any, data: bytes, uri: str) -> None:
     if uri.startswith("file://"):
-        target = _file_path(uri)
+        target = local_path(uri)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return
