@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONTRACT = REPO / "docs" / "contract.md"
 CITING = ("containers", "sdk", "examples", "tests", "docs", "bench")
 SUFFIXES = {".py", ".md", ".ipynb", ".yml", ".toml", ""}
-CITATION = re.compile(r"(?:docs/contract\.md|CONTRACT(?:\.md)?)\s*([^)]{0,80})")
+CITATION = re.compile(r"(?:(?:docs/)?contract\.md\)?|CONTRACT(?:\.md)?)\s*(?=([^)]{0,80}))")
 SECTION = re.compile(r"(part [AB] )?§\s?(\d+(?:\.\d+)?)(?:\s?[-–]\s?(\d+(?:\.\d+)?))?")
 DECISION = re.compile(r"\bA(\d+)\b")
 
