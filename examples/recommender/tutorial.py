@@ -307,6 +307,9 @@ def run(settings: Settings) -> Outcome:
             output_text = sess.read_s3_file(bucket, f"{batch_prefix}/test/trainvectors.csv.out")
             predictions = topic_weights_of(_json_documents(output_text))
             csv_path.unlink()
+            # The transform's input is a dense copy of the bag of words, the largest object of a run: every run
+            # makes its own, so it is not left in the store.
+            sess.s3_client().delete_object(Bucket=bucket, Key=train_s3.removeprefix(f"s3://{bucket}/"))
             if predictions.shape != (vectors.shape[0], NUM_TOPICS):
                 raise RuntimeError(f"the batch transform gave {predictions.shape} topic vectors for "
                                    f"{vectors.shape[0]} documents")
