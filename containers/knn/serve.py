@@ -35,7 +35,7 @@ from container_core.paths import Paths
 from container_core.serving import Handlers, ServingSettings
 from knn_container import artifacts, index
 from knn_container.artifacts import KNNModel
-from knn_container.train import predict_rows
+from knn_container.prediction import predict_rows
 
 
 @dataclass(frozen=True)

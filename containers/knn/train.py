@@ -21,6 +21,7 @@ from container_core.errors import ContainerError, UserError
 from knn_container import artifacts, index
 from knn_container.channels import CHANNELS, labelled_batches
 from knn_container.hyperparameters import KNNConfig
+from knn_container.prediction import predict_rows
 from knn_container.reduction import Reduction
 from knn_container.sampling import Reservoir, gather, host_quota
 
@@ -82,14 +83,6 @@ def build_model(config: KNNConfig, features: np.ndarray, labels: np.ndarray) -> 
     log.info("built %s (%s) over %d points of dimension %d in %.2f s", plan.index_type, plan.metric, points,
              plan.dim, time.perf_counter() - started)
     return artifacts.KNNModel(built, labels, plan, config.k, config.predictor_type, config.feature_dim, reduction)
-
-
-def predict_rows(model: artifacts.KNNModel, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Features -> ``(predictions, scores, neighbour_labels)``; scores and labels nearest first."""
-    vectors = rows if model.reduction is None else model.reduction.apply(rows)
-    scores, ids = index.search(model.index, model.plan, vectors, model.k)
-    neighbour_labels = model.labels[ids]
-    return index.predict(neighbour_labels, model.predictor_type), scores, neighbour_labels
 
 
 def score_test(context: TrainingContext, config: KNNConfig, model: artifacts.KNNModel, channel) -> float:

@@ -7,6 +7,8 @@ does it fall back to scikit-learn's downloader (which needs network).
 
 Where the archive is looked for (:func:`default_archive`): the ``NEWSGROUPS_ARCHIVE`` environment variable, then
 ``shared/data/20newsgroups/20news-bydate.tar.gz`` beside or inside the repository (and the current directory).
+When the archive is named but missing, or none is found and the download fails, :class:`CorpusNotFound` says so in
+one line (the main job prints it as is, with its ``--archive`` option).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import tarfile
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +36,10 @@ CATEGORIES: tuple[str, ...] = (
     "sci.crypt", "sci.electronics", "sci.med", "sci.space", "soc.religion.christian", "talk.politics.guns",
     "talk.politics.mideast", "talk.politics.misc", "talk.religion.misc",
 )
+
+
+class CorpusNotFound(FileNotFoundError):
+    """The 20 Newsgroups archive is not where it was said to be, or there is none and the download failed."""
 
 
 class Newsgroups(NamedTuple):
@@ -77,7 +84,7 @@ def default_archive() -> Path | None:
     if configured:
         path = Path(configured).expanduser()
         if not path.is_file():
-            raise FileNotFoundError(f"{ARCHIVE_ENV}={configured!r} names no file; point it at {ARCHIVE_NAME}")
+            raise CorpusNotFound(f"${ARCHIVE_ENV}={configured!r} names no file; point it at {ARCHIVE_NAME}")
         return path
     repo = Path(__file__).resolve().parents[2]
     cwd = Path.cwd()
@@ -86,6 +93,17 @@ def default_archive() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def resolve_archive(archive: Path | str | None) -> Path | None:
+    """``archive`` as a path to an existing file, or :func:`default_archive` when ``None``; :class:`CorpusNotFound`
+    when a named archive is missing (``None`` back means: none here, scikit-learn's downloader is the fallback)."""
+    if archive is None:
+        return default_archive()
+    path = Path(archive).expanduser()
+    if not path.is_file():
+        raise CorpusNotFound(f"20 Newsgroups archive not found: {path}")
+    return path
 
 
 def _read_archive(
@@ -139,11 +157,9 @@ def load_20newsgroups(
         raise ValueError(f"subset must be one of {_SUBSETS}, not {subset!r}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be positive, not {limit}")
-    archive = Path(archive) if archive is not None else default_archive()
+    archive = resolve_archive(archive)
     if archive is None:
         return _fetch_with_sklearn(subset, remove, shuffle, random_state, limit)
-    if not archive.is_file():
-        raise FileNotFoundError(f"20 Newsgroups archive not found: {archive}")
 
     parts = ("train", "test") if subset == "all" else (subset,)
     found, folders = _read_archive(archive, parts, limit, progress)
@@ -178,7 +194,15 @@ def _fetch_with_sklearn(
 ) -> Newsgroups:
     from sklearn.datasets import fetch_20newsgroups
 
-    bunch = fetch_20newsgroups(subset=subset, remove=tuple(remove), shuffle=shuffle, random_state=random_state)
+    try:
+        with warnings.catch_warnings():  # its retries warn once each; the error below says it all in one line
+            warnings.filterwarnings("ignore", message="Retry downloading", category=UserWarning)
+            bunch = fetch_20newsgroups(subset=subset, remove=tuple(remove), shuffle=shuffle,
+                                       random_state=random_state)
+    except OSError as error:  # urllib's URLError, a refused connection, a DNS failure: all OSErrors
+        reason = " ".join(str(getattr(error, "reason", None) or error).split())
+        raise CorpusNotFound(f"no {ARCHIVE_NAME} found (${ARCHIVE_ENV} is not set and shared/data/20newsgroups/ "
+                             f"has none) and scikit-learn could not download it: {reason}") from error
     texts, target = list(bunch.data), np.asarray(bunch.target, dtype=np.int64)
     if limit is not None:
         texts, target = texts[:limit], target[:limit]

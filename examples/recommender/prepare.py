@@ -43,7 +43,7 @@ import simplemma
 import sklearn
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-from recommender.newsgroups import default_archive, load_20newsgroups
+from recommender.newsgroups import load_20newsgroups, resolve_archive
 
 logger = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def prepare_corpus(
     if not 0 <= validation_share < 1:
         raise ValueError(f"validation_share must be in [0, 1), not {validation_share}")
     say = _log(progress)
-    archive = Path(archive) if archive is not None else default_archive()
+    archive = resolve_archive(archive)
     settings = {
         "format": _FORMAT, "archive_sha256": _archive_digest(archive), "vocab_size": vocab_size,
         "max_df": MAX_DF, "min_df": MIN_DF, "short_doc_words": short_doc_words,

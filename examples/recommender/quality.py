@@ -6,8 +6,8 @@ brute-force cosine k-NN as the NTM topic vectors: TF-IDF (:func:`tfidf_knn_preci
 vectors (:func:`lda_knn_precision`).
 
 Topics: :func:`npmi` (coherence against a reference corpus) and :func:`topic_uniqueness` (CONTRACT.md §1.5) take a
-``(K, n)`` array of top word ids. They are plain numpy/scipy so the NTM container can reuse them; scikit-learn and
-faiss are imported only inside the baseline functions.
+``(K, n)`` array of top word ids; TU is the NTM container's own function (:mod:`ntm_container.topics`, numpy only).
+scikit-learn and faiss are imported only inside the baseline functions.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+
+from ntm_container import topics as ntm_topics
 
 
 class Baseline(NamedTuple):
@@ -184,15 +186,9 @@ def npmi(top_word_ids: np.ndarray, doc_word: sp.spmatrix | np.ndarray) -> float:
 
 def topic_uniqueness_per_topic(top_word_ids: np.ndarray) -> np.ndarray:
     """(K,) ``TU(k) = (1/n) sum_i 1/cnt(i, k)``, ``cnt(i, k)`` = number of topics whose top-n words contain topic
-    k's i-th word (CONTRACT.md §1.5; a topic counts once however often it lists the word)."""
-    ids = _check_top_words(top_word_ids)
-    words, topic_of = np.unique(ids, return_inverse=True)
-    topic_of = topic_of.reshape(ids.shape)
-    # cnt[w] = number of distinct topics containing word w.
-    seen = np.zeros((ids.shape[0], words.size), dtype=bool)
-    seen[np.repeat(np.arange(ids.shape[0]), ids.shape[1]), topic_of.ravel()] = True
-    cnt = seen.sum(axis=0)
-    return (1.0 / cnt[topic_of]).mean(axis=1)
+    k's i-th word (CONTRACT.md §1.5; a topic counts once however often it lists the word): the NTM container's own
+    :func:`ntm_container.topics.topic_uniqueness`, on checked input, so the report and the training log agree."""
+    return ntm_topics.topic_uniqueness(_check_top_words(top_word_ids))
 
 
 def topic_uniqueness(top_word_ids: np.ndarray) -> float:

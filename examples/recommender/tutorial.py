@@ -22,8 +22,9 @@ documents' topic vectors come from the batch transform the tutorial also runs (c
 calls on a sample) instead of one request per training document; the NTM hyperparameters are tuned for
 recommendation quality (one 400-unit encoder layer, 64 documents per host and step, patience 10, tolerance 1e-4)
 and the ``validation`` channel drives early stopping. Test documents go one request each to the NTM and the k-NN
-endpoint, as in the tutorial (``--rows-per-request`` sends several rows per request instead). Endpoints are deleted at
-the end, also after an error.
+endpoint, as in the tutorial (``--rows-per-request`` sends several rows per request instead). Each run writes under
+its own S3 prefix inside the tutorial's ``20newsgroups/`` (:func:`run_prefix`), so objects an earlier run or notebook
+left there never join its channels. Endpoints are deleted at the end, also after an error.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import contextlib
 import io
 import json
 import os
+import secrets
+import sys
 import tarfile
 import time
 from collections.abc import Callable, Sequence
@@ -43,11 +46,12 @@ from typing import Any
 import numpy as np
 
 from recommender import plots, quality
+from recommender.newsgroups import ARCHIVE_ENV, CorpusNotFound
 from recommender.prepare import PreparedCorpus, prepare_corpus, write_channels
 from recommender.report import QualityRow, Report, TopicRow, quality_markdown, write_report
 from recommender.training_log import TeeStdout, final_metrics, loss_curves
 
-PREFIX = "20newsgroups"
+PREFIX = "20newsgroups"  # the tutorial's prefix; each run of the main job writes under its own folder inside it
 NUM_TOPICS = 30
 NUM_NEIGHBORS = 10
 PLOTTED_TEST_DOCUMENTS = (18, 25, 5000)
@@ -196,6 +200,23 @@ def _in_blocks(count: int, size: int, say: Callable[[str], None], what: str):
                 next_report += every
 
 
+def run_prefix() -> str:
+    """``20newsgroups/main-job-<UTC time>-<random>``: a prefix no earlier run or notebook has written to.
+
+    The tutorial's channels are S3 prefixes, so any object left under ``20newsgroups/train`` (a notebook run with
+    another vocabulary, say) would join this run's ``train`` channel; a fresh prefix per run owns all it reads."""
+    return f"{PREFIX}/main-job-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+def upload_channels(sess: Any, bucket: str, channels: Any, prefix: str) -> dict[str, str]:
+    """Upload the ``train``, ``validation`` and ``auxiliary`` folders under ``prefix``; their S3 URIs by channel."""
+    return {
+        "train": sess.upload_data(str(channels.train), bucket=bucket, key_prefix=f"{prefix}/train"),
+        "validation": sess.upload_data(str(channels.validation), bucket=bucket, key_prefix=f"{prefix}/val"),
+        "auxiliary": sess.upload_data(str(channels.auxiliary), bucket=bucket, key_prefix=f"{prefix}/auxiliary"),
+    }
+
+
 # --- the run ----------------------------------------------------------------------------------------------------
 
 
@@ -233,10 +254,12 @@ def run(settings: Settings) -> Outcome:
             sess = sagemaker.Session()
             bucket = sess.default_bucket()
             role = get_execution_role(sess)
-            s3_train_data = sess.upload_data(str(channels.train), bucket=bucket, key_prefix=f"{PREFIX}/train")
-            s3_val_data = sess.upload_data(str(channels.validation), bucket=bucket, key_prefix=f"{PREFIX}/val")
-            s3_aux_data = sess.upload_data(str(channels.auxiliary), bucket=bucket, key_prefix=f"{PREFIX}/auxiliary")
-            output_path = f"s3://{bucket}/{PREFIX}/output"
+            prefix = run_prefix()
+            progress(f"this run's data and models go under s3://{bucket}/{prefix}/ (its own prefix: objects "
+                     f"that earlier runs or notebooks left under {PREFIX}/ are not read)")
+            uploaded = upload_channels(sess, bucket, channels, prefix)
+            s3_train_data, s3_val_data, s3_aux_data = uploaded["train"], uploaded["validation"], uploaded["auxiliary"]
+            output_path = f"s3://{bucket}/{prefix}/output"
             progress(f"train {s3_train_data}, validation {s3_val_data}, auxiliary {s3_aux_data}")
 
         # --- Module 3: NTM ------------------------------------------------------------------------------------------
@@ -274,7 +297,7 @@ def run(settings: Settings) -> Outcome:
         with progress.step("NTM batch transform of the training documents"):
             csv_path = out / "trainvectors.csv"
             np.savetxt(csv_path, vectors.toarray(), delimiter=",", fmt="%i")
-            batch_prefix = f"{PREFIX}/batch"
+            batch_prefix = f"{prefix}/batch"
             train_s3 = sess.upload_data(str(csv_path), bucket=bucket, key_prefix=f"{batch_prefix}/train")
             batch_output_path = f"s3://{bucket}/{batch_prefix}/test"
             ntm_transformer = ntm.transformer(instance_count=1, instance_type="ml.m4.xlarge",
@@ -284,6 +307,9 @@ def run(settings: Settings) -> Outcome:
             output_text = sess.read_s3_file(bucket, f"{batch_prefix}/test/trainvectors.csv.out")
             predictions = topic_weights_of(_json_documents(output_text))
             csv_path.unlink()
+            # The transform's input is a dense copy of the bag of words, the largest object of a run: every run
+            # makes its own, so it is not left in the store.
+            sess.s3_client().delete_object(Bucket=bucket, Key=train_s3.removeprefix(f"s3://{bucket}/"))
             if predictions.shape != (vectors.shape[0], NUM_TOPICS):
                 raise RuntimeError(f"the batch transform gave {predictions.shape} topic vectors for "
                                    f"{vectors.shape[0]} documents")
@@ -315,12 +341,12 @@ def run(settings: Settings) -> Outcome:
             buf = io.BytesIO()
             smac.write_numpy_to_dense_tensor(buf, predictions, labels)
             buf.seek(0)
-            fname = os.path.join(PREFIX, "knn/train")
+            fname = os.path.join(prefix, "knn/train")
             boto3.resource("s3").Bucket(bucket).Object(fname).upload_fileobj(buf)
             s3_knn_train = f"s3://{bucket}/{fname}"
             knn = sagemaker.estimator.Estimator(get_image_uri(sess.boto_region_name, "knn"), role,
                                                 train_instance_count=1, train_instance_type="ml.c4.xlarge",
-                                                output_path=f"s3://{bucket}/{PREFIX}/knn/output",
+                                                output_path=f"s3://{bucket}/{prefix}/knn/output",
                                                 sagemaker_session=sess)
             knn.set_hyperparameters(feature_dim=predictions.shape[1], k=NUM_NEIGHBORS,
                                     sample_size=predictions.shape[0], predictor_type="classifier",
@@ -498,7 +524,12 @@ def _topic_word_matrix(sess: Any, model_data: str) -> np.ndarray:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    run(parse_args(argv))
+    try:
+        run(parse_args(argv))
+    except CorpusNotFound as error:  # one line that says what to do, not a traceback
+        print(f"python -m recommender.tutorial: {error}. Pass --archive PATH/20news-bydate.tar.gz or set "
+              f"${ARCHIVE_ENV}.", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -506,4 +537,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["Outcome", "PreparedCorpus", "Settings", "main", "parse_args", "run"]
+__all__ = ["Outcome", "PreparedCorpus", "Settings", "main", "parse_args", "run", "run_prefix", "upload_channels"]
