@@ -11,7 +11,9 @@ changed for other backends, and nothing at import time.
 
 SDK v2's names are here too, with v2's return shapes: ``default_bucket_prefix`` (None unless given, as in v2 without
 a SageMaker config file), ``get_caller_identity_arn``, ``describe_training_job`` / ``wait_for_job`` returning the API's
-dict, ``sagemaker_client`` / ``sagemaker_runtime_client`` (the backend's boto3 clients where it has them).
+dict, ``sagemaker_client`` / ``sagemaker_runtime_client`` (the backend's boto3 clients where it has them). v2's
+other constructor arguments (``settings``, ``sagemaker_config``, the feature-store and metrics clients) are accepted
+and unused.
 """
 
 from __future__ import annotations
@@ -48,7 +50,10 @@ class Session:
         default_bucket: str | None = None,
         backend: str | Backend | None = None,
         default_bucket_prefix: str | None = None,
-        **_v2_only: Any,
+        sagemaker_featurestore_runtime_client: Any = None,
+        settings: Any = None,
+        sagemaker_metrics_client: Any = None,
+        sagemaker_config: dict | None = None,
     ) -> None:
         self.backend: Backend = backend if backend is not None and not isinstance(backend, str) else get_backend(backend)
         self._boto_session = boto_session
@@ -145,8 +150,11 @@ class Session:
     def delete_model(self, model_name: str) -> None:
         self.backend.delete_model(model_name)
 
-    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10) -> None:
-        self.backend.wait_for_training_job(job_name, logs=True)
+    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10, log_type: Any = "All",
+                     timeout: int | None = None) -> None:
+        """Print the training job's log until the job ends (``wait`` or not: the backends stream, not page), and raise
+        ``UnexpectedStatusException`` if it failed; ``log_type`` ``"None"`` / ``False`` prints nothing."""
+        self.backend.wait_for_training_job(job_name, logs=log_type not in ("None", False, None))
 
     def wait_for_job(self, job: str, poll: int = 5) -> dict[str, Any]:
         """Block until training job ``job`` ends; its ``DescribeTrainingJob`` dict, as v1 and v2 return
