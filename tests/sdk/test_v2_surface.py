@@ -121,3 +121,17 @@ def test_model_and_predictor_delete_model(session) -> None:
     predictor.delete_model()
     with pytest.raises(ValueError, match="Could not find model"):
         session.backend.describe_model(model.name)
+
+
+def test_deploy_with_v2_serializers_then_reassigning_one(session) -> None:
+    predictor = Model(None, ECHO_IMAGE, sagemaker_session=session).deploy(
+        1, "ml.m4.xlarge", endpoint_name="echo-v2-deploy", serializer=CSVSerializer(), deserializer=JSONDeserializer())
+    try:
+        first = predictor.predict([1, 2])
+        predictor.serializer = JSONSerializer()
+        second = predictor.predict([1, 2])
+    finally:
+        predictor.delete_endpoint()
+    assert (first["headers"]["content-type"], first["headers"]["accept"]) == ("text/csv", "application/json")
+    assert (first["body"], second["body"]) == ("1,2", "[1, 2]")
+    assert second["headers"]["content-type"] == "application/json"
