@@ -135,3 +135,14 @@ def test_deploy_with_v2_serializers_then_reassigning_one(session) -> None:
     assert (first["headers"]["content-type"], first["headers"]["accept"]) == ("text/csv", "application/json")
     assert (first["body"], second["body"]) == ("1,2", "[1, 2]")
     assert second["headers"]["content-type"] == "application/json"
+
+
+def test_first_party_predictors_take_v2_arguments(session) -> None:
+    from opensagemaker.amazon.knn import KNNPredictor
+    from opensagemaker.amazon.ntm import NTMPredictor
+
+    assert NTMPredictor("e", session).content_type == "application/x-recordio-protobuf"  # v1
+    v2 = NTMPredictor(endpoint_name="e", sagemaker_session=session, serializer=CSVSerializer(),
+                      deserializer=JSONDeserializer())
+    assert (v2.endpoint_name, v2.content_type, v2.accept) == ("e", "text/csv", "application/json")
+    assert KNNPredictor(endpoint_name="k", sagemaker_session=session).accept == "application/x-recordio-protobuf"
