@@ -2,8 +2,8 @@
 
 After it, ``sagemaker`` is ``opensagemaker`` and ``sagemaker.<x>.<y>`` is ``opensagemaker.<x>.<y>`` (``estimator``,
 ``session``, ``predictor``, ``inputs``, ``model``, ``transformer``, ``serializers``, ``deserializers``,
-``image_uris``, ``amazon.amazon_estimator``, ``amazon.common``, ``amazon.ntm``, ``amazon.knn``), so the tutorial's
-cells run as written. A ``sagemaker`` submodule this SDK does not have raises ``ModuleNotFoundError`` naming it; it is
+``image_uris``, ``utils``, ``model_artifacts``, ``amazon.amazon_estimator``, ``amazon.common``, ``amazon.ntm``,
+``amazon.knn``), so the tutorial's cells run as written. A ``sagemaker`` submodule this SDK does not have raises ``ModuleNotFoundError`` naming it; it is
 never filled in from a real ``sagemaker`` package.
 
 How: a finder placed first on ``sys.meta_path`` answers for ``sagemaker`` and ``sagemaker.*`` only, and its loader

@@ -25,6 +25,7 @@ from opensagemaker.inputs import TrainingInput, as_training_input
 from opensagemaker.model import Model
 from opensagemaker.naming import base_name_from_image, name_from_base
 from opensagemaker.predictor import RealTimePredictor
+from opensagemaker.utils import base_from_name
 
 __all__ = ["Estimator", "EstimatorBase"]
 
@@ -62,8 +63,9 @@ class _TrainingJob:
         show = bool(logs) and logs not in ("None", "none")
         return self.sagemaker_session.backend.wait_for_training_job(self.job_name, logs=show)
 
-    def describe(self) -> TrainingJobDescription:
-        return self.sagemaker_session.backend.describe_training_job(self.job_name)
+    def describe(self) -> dict[str, Any]:
+        """``DescribeTrainingJob``'s answer (a dict, as v1 and v2 return: ``["ModelArtifacts"]["S3ModelArtifacts"]``)."""
+        return self.sagemaker_session.describe_training_job(self.job_name)
 
 
 class EstimatorBase:
@@ -247,6 +249,65 @@ class EstimatorBase:
         description = self.sagemaker_session.backend.wait_for_training_job(job.name, logs=False)
         assert description.model_artifacts is not None
         return description.model_artifacts
+
+    def logs(self) -> None:
+        """Print the latest training job's log (following it until the job ends), as v2's ``Estimator.logs``."""
+        self.sagemaker_session.logs_for_job(self._ensure_trained().name, wait=True)
+
+    @classmethod
+    def attach(cls, training_job_name: str, sagemaker_session: Any = None, model_channel_name: str = "model") -> Any:
+        """An estimator bound to an existing training job (v2): it waits for the job to end (without its log), and
+        its ``model_data``, ``deploy`` and ``transformer`` then use that job's model."""
+        if sagemaker_session is None:
+            from opensagemaker.session import Session
+
+            sagemaker_session = Session()
+        job = _TrainingJob(sagemaker_session, training_job_name)
+        job.wait(logs=False)
+        description = sagemaker_session.describe_training_job(training_job_name)
+        if "AlgorithmSpecification" not in description:
+            raise ValueError(f"cannot attach to {training_job_name!r}: the {sagemaker_session.backend.name} backend "
+                             "does not describe how it was started")
+        init = cls._prepare_init_params_from_job_description(description, model_channel_name)
+        first_party = getattr(cls, "hyperparameter_names", None)
+        hyperparameters = init.pop("hyperparameters")
+        if first_party is not None:  # NTM / KNN: hyperparameters are constructor arguments
+            init.pop("image_uri")
+            init.update({name: value for name, value in hyperparameters.items() if name in first_party})
+        else:
+            init["hyperparameters"] = hyperparameters
+        estimator = cls(sagemaker_session=sagemaker_session, **init)
+        if first_party is not None:
+            for name in ("feature_dim", "mini_batch_size"):
+                if name in hyperparameters:
+                    setattr(estimator, name, int(hyperparameters[name]))
+        estimator.latest_training_job = job
+        estimator._current_job_name = training_job_name
+        return estimator
+
+    @classmethod
+    def _prepare_init_params_from_job_description(cls, job_details: dict[str, Any],
+                                                  model_channel_name: str | None = None) -> dict[str, Any]:
+        """Constructor arguments from a ``DescribeTrainingJob`` answer (v2's names)."""
+        resources = job_details["ResourceConfig"]
+        init = {
+            "role": job_details["RoleArn"],
+            "instance_count": resources["InstanceCount"],
+            "instance_type": resources["InstanceType"],
+            "volume_size": resources.get("VolumeSizeInGB"),
+            "max_run": job_details["StoppingCondition"]["MaxRuntimeInSeconds"],
+            "input_mode": job_details["AlgorithmSpecification"]["TrainingInputMode"],
+            "base_job_name": base_from_name(job_details["TrainingJobName"]),
+            "output_path": job_details["OutputDataConfig"]["S3OutputPath"],
+            "output_kms_key": job_details["OutputDataConfig"].get("KmsKeyId") or None,
+            "image_uri": job_details["AlgorithmSpecification"]["TrainingImage"],
+            "hyperparameters": dict(job_details.get("HyperParameters") or {}),
+        }
+        for channel in job_details.get("InputDataConfig") or []:
+            if channel.get("ChannelName") == model_channel_name:
+                init["model_channel_name"] = model_channel_name
+                init["model_uri"] = channel["DataSource"]["S3DataSource"]["S3Uri"]
+        return init
 
     # -- hosting and batch --------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from opensagemaker.backends.base import EndpointRequest, ModelRequest
 from opensagemaker.naming import base_name_from_image, name_from_base
 from opensagemaker.predictor import RealTimePredictor
+from opensagemaker.serializers import accept_of, content_type_of, sets_headers_when_assigned
 
 __all__ = ["Model"]
 
@@ -93,12 +94,15 @@ class Model:
             predictor = self.predictor_cls(self.endpoint_name, self.sagemaker_session)
         else:
             predictor = RealTimePredictor(self.endpoint_name, self.sagemaker_session)
+        # v2 objects set the headers as long as they are the predictor's; others fix them now
         if serializer is not None:
             predictor.serializer = serializer
-            predictor.content_type = getattr(serializer, "content_type", None) or getattr(serializer, "CONTENT_TYPE", None)
+            if not sets_headers_when_assigned(serializer):
+                predictor.content_type = content_type_of(serializer)
         if deserializer is not None:
             predictor.deserializer = deserializer
-            predictor.accept = getattr(deserializer, "accept", None) or predictor.accept
+            if not sets_headers_when_assigned(deserializer):
+                predictor.accept = accept_of(deserializer) or predictor.accept
         if isinstance(predictor, RealTimePredictor):
             predictor._model_names.append(request.name)
         return predictor

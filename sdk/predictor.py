@@ -1,11 +1,20 @@
 """Real-time predictors: ``RealTimePredictor`` (v1) and ``Predictor`` (its v2 name), plus v1's serializer objects.
 
-Header semantics are v1's (CONTRACT.md §5.3): ``content_type`` and ``accept`` are plain attributes, computed once in
-``__init__`` from the serializer / deserializer unless given. Assigning ``serializer`` or ``deserializer`` later
-does not change them, so the tutorial's ``predictor.content_type = 'text/csv'`` + ``deserializer =
-json_deserializer`` sends ``Content-Type: text/csv`` and no ``Accept`` header. ``predict`` sends each header only when
-its attribute is set (``initial_args`` ``ContentType`` / ``Accept`` / ``CustomAttributes`` override per call). An
-error answer from the model raises ``opensagemaker.exceptions.ModelError`` with its status code and body.
+Headers, in both generations' terms (CONTRACT.md §5.3):
+
+* a value given as ``content_type`` / ``accept`` (at ``__init__`` or assigned later, v1 and v2.154+) is sent as is;
+* else, a v2 serializer / deserializer object (``CSVSerializer()``, ``JSONDeserializer()``, ...) sets them from its
+  ``CONTENT_TYPE`` / ``ACCEPT`` whenever it is the predictor's, also when assigned after ``deploy`` (v2: the
+  notebooks' ``predictor.serializer = CSVSerializer()``);
+* else v1's rule: computed once in ``__init__`` from the serializer / deserializer given there. v1's module objects
+  (``csv_serializer``, ``json_deserializer``, ...) assigned later do not change them, so the tutorial's
+  ``predictor.content_type = 'text/csv'`` + ``deserializer = json_deserializer`` sends ``Content-Type: text/csv``
+  and no ``Accept`` header.
+
+``predict`` sends each header only when it has a value (``initial_args`` ``ContentType`` / ``Accept`` /
+``CustomAttributes`` override per call). ``Predictor`` (v2's name) defaults to v2's ``IdentitySerializer`` and
+``BytesDeserializer``, so it always sends both headers, as v2 does. An error answer from the model raises
+``opensagemaker.exceptions.ModelError`` with its status code and body.
 
 Serializers may be v1 callables (``s(data)``) or v2 objects (``s.serialize(data)``); deserializers likewise
 (``d(stream, content_type)`` or ``d.deserialize(stream, content_type)``). Without a deserializer, ``predict`` returns
@@ -18,6 +27,8 @@ import io
 from typing import Any
 
 from opensagemaker.serializers import (
+    BytesDeserializer,
+    IdentitySerializer,
     accept_of,
     content_type_of,
     csv_deserializer,
@@ -26,6 +37,7 @@ from opensagemaker.serializers import (
     json_serializer,
     npy_serializer,
     numpy_deserializer,
+    sets_headers_when_assigned,
 )
 
 __all__ = [
@@ -79,13 +91,41 @@ class RealTimePredictor:
         self.sagemaker_session = sagemaker_session
         self.serializer = serializer
         self.deserializer = deserializer
-        self.content_type = content_type or content_type_of(serializer)
-        self.accept = accept or accept_of(deserializer)
+        self._content_type = content_type
+        self._accept = accept
+        self._init_content_type = content_type_of(serializer)  # v1: computed once, here
+        self._init_accept = accept_of(deserializer)
         self._model_names: list[str] = []
 
     @property
     def endpoint_name(self) -> str:
         return self.endpoint
+
+    @property
+    def content_type(self) -> str | None:
+        """The Content-Type ``predict`` sends (None: no header); see the module docstring for where it comes from."""
+        if self._content_type is not None:
+            return self._content_type
+        if sets_headers_when_assigned(self.serializer):
+            return content_type_of(self.serializer)
+        return self._init_content_type
+
+    @content_type.setter
+    def content_type(self, value: str | None) -> None:
+        self._content_type = value
+
+    @property
+    def accept(self) -> str | None:
+        """The Accept ``predict`` sends (None: no header); a v2 deserializer's ``ACCEPT`` tuple is joined by ``, ``."""
+        if self._accept is not None:
+            return self._accept
+        if sets_headers_when_assigned(self.deserializer):
+            return accept_of(self.deserializer)
+        return self._init_accept
+
+    @accept.setter
+    def accept(self, value: str | None) -> None:
+        self._accept = value
 
     def _serialize(self, data: Any) -> bytes:
         serializer = self.serializer
@@ -126,9 +166,15 @@ class RealTimePredictor:
 
 
 class Predictor(RealTimePredictor):
-    """v2 name: ``Predictor(endpoint_name, sagemaker_session=None, serializer=None, deserializer=None)``."""
+    """v2 name: ``Predictor(endpoint_name, sagemaker_session=None, serializer=IdentitySerializer(),
+    deserializer=BytesDeserializer())``; ``delete_predictor`` is v2's ``delete_endpoint``."""
 
     def __init__(self, endpoint_name: str | None = None, sagemaker_session: Any = None, serializer: Any = None,
                  deserializer: Any = None, content_type: str | None = None, accept: str | None = None,
-                 **_ignored: Any) -> None:
-        super().__init__(endpoint_name, sagemaker_session, serializer, deserializer, content_type, accept)
+                 endpoint: str | None = None, **_ignored: Any) -> None:
+        super().__init__(endpoint_name or endpoint, sagemaker_session,
+                         IdentitySerializer() if serializer is None else serializer,
+                         BytesDeserializer() if deserializer is None else deserializer, content_type, accept)
+
+    def delete_predictor(self, wait: bool = False) -> None:
+        self.delete_endpoint()

@@ -239,3 +239,14 @@ npy_serializer = NumpySerializer()
 csv_deserializer = CSVDeserializer()
 json_deserializer = JSONDeserializer()
 numpy_deserializer = NumpyDeserializer()
+
+_V1_OBJECTS = (csv_serializer, json_serializer, npy_serializer, csv_deserializer, json_deserializer, numpy_deserializer)
+
+
+def sets_headers_when_assigned(obj: Any) -> bool:
+    """Whether putting ``obj`` on a predictor later changes its headers: true for v2 objects (``CSVSerializer()``,
+    ``JSONDeserializer()``, any object with ``serialize`` / ``deserialize``), false for v1's module objects
+    (``csv_serializer``, ``json_deserializer``, ...) and plain callables, whose headers v1 fixes in ``__init__``."""
+    if obj is None or any(obj is v1 for v1 in _V1_OBJECTS):
+        return False
+    return callable(getattr(obj, "serialize", None)) or callable(getattr(obj, "deserialize", None))

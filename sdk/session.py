@@ -8,6 +8,12 @@ With the local backend, creating a ``Session`` starts (or reuses) the local S3 s
 and removing ``AWS_SESSION_TOKEN``, which would otherwise be sent along), and ``AWS_DEFAULT_REGION=us-east-1`` if no
 region is set. That is what lets the tutorial's plain ``boto3.resource('s3')`` calls reach the store. Nothing is
 changed for other backends, and nothing at import time.
+
+SDK v2's names are here too, with v2's return shapes: ``default_bucket_prefix`` (None unless given, as in v2 without
+a SageMaker config file), ``get_caller_identity_arn``, ``describe_training_job`` / ``wait_for_job`` returning the API's
+dict, ``sagemaker_client`` / ``sagemaker_runtime_client`` (the backend's boto3 clients where it has them). v2's
+other constructor arguments (``settings``, ``sagemaker_config``, the feature-store and metrics clients) are accepted
+and unused.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ class Session:
         sagemaker_runtime_client: Any = None,
         default_bucket: str | None = None,
         backend: str | Backend | None = None,
+        default_bucket_prefix: str | None = None,
+        sagemaker_featurestore_runtime_client: Any = None,
+        settings: Any = None,
+        sagemaker_metrics_client: Any = None,
+        sagemaker_config: dict | None = None,
     ) -> None:
         self.backend: Backend = backend if backend is not None and not isinstance(backend, str) else get_backend(backend)
         self._boto_session = boto_session
@@ -54,6 +65,7 @@ class Session:
         self._region = resolve_region(region) if self.backend.name == "local" else (region or self.backend.region())
         self._default_bucket_name = default_bucket
         self._default_bucket: str | None = None
+        self.default_bucket_prefix = default_bucket_prefix
 
     @property
     def boto_region_name(self) -> str:
@@ -138,14 +150,99 @@ class Session:
     def delete_model(self, model_name: str) -> None:
         self.backend.delete_model(model_name)
 
-    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10) -> None:
-        self.backend.wait_for_training_job(job_name, logs=True)
+    def logs_for_job(self, job_name: str, wait: bool = False, poll: int = 10, log_type: Any = "All",
+                     timeout: int | None = None) -> None:
+        """Print the training job's log until the job ends (``wait`` or not: the backends stream, not page), and raise
+        ``UnexpectedStatusException`` if it failed; ``log_type`` ``"None"`` / ``False`` prints nothing."""
+        self.backend.wait_for_training_job(job_name, logs=log_type not in ("None", False, None))
 
-    def wait_for_job(self, job: str, poll: int = 5) -> Any:
-        return self.backend.wait_for_training_job(job, logs=False)
+    def wait_for_job(self, job: str, poll: int = 5) -> dict[str, Any]:
+        """Block until training job ``job`` ends; its ``DescribeTrainingJob`` dict, as v1 and v2 return
+        (``UnexpectedStatusException`` when it did not complete)."""
+        self.backend.wait_for_training_job(job, logs=False)
+        return self.describe_training_job(job)
 
-    def wait_for_transform_job(self, job: str, poll: int = 5) -> Any:
-        return self.backend.wait_for_transform_job(job, logs=False)
+    def wait_for_transform_job(self, job: str, poll: int = 5) -> dict[str, Any]:
+        """Block until transform job ``job`` ends; its name, status and output path in ``DescribeTransformJob``'s
+        keys (``UnexpectedStatusException`` when it did not complete)."""
+        description = self.backend.wait_for_transform_job(job, logs=False)
+        if "TransformJobStatus" in description.details:
+            return dict(description.details)
+        return {"TransformJobName": job, "TransformJobStatus": description.status,
+                "TransformOutput": {"S3OutputPath": description.output_path}}
+
+    # -- SDK v2 surface (additive: the same backend calls, in v2's names and return shapes) --------------------
+
+    @property
+    def sagemaker_client(self) -> Any:
+        """The boto3 ``sagemaker`` client: the one given to ``Session``, else the backend's (AWS). The local
+        backend has no SageMaker API to point one at; use this Session's own methods (``describe_training_job``,
+        ``wait_for_job``, ...) there."""
+        if self._sagemaker_client is None:
+            self._sagemaker_client = self._backend_client("sagemaker")
+        return self._sagemaker_client
+
+    @sagemaker_client.setter
+    def sagemaker_client(self, client: Any) -> None:
+        self._sagemaker_client = client
+
+    @property
+    def sagemaker_runtime_client(self) -> Any:
+        """The boto3 ``sagemaker-runtime`` client (see ``sagemaker_client``)."""
+        if self._sagemaker_runtime_client is None:
+            self._sagemaker_runtime_client = self._backend_client("sagemaker-runtime")
+        return self._sagemaker_runtime_client
+
+    @sagemaker_runtime_client.setter
+    def sagemaker_runtime_client(self, client: Any) -> None:
+        self._sagemaker_runtime_client = client
+
+    def _backend_client(self, service: str) -> Any:
+        client = getattr(self.backend, "client", None)
+        if not callable(client):
+            raise AttributeError(
+                f"the {self.backend.name} backend has no {service} API client; use Session's own methods "
+                "(describe_training_job, wait_for_job, logs_for_job, delete_endpoint, ...) or OPENSAGEMAKER_BACKEND=aws"
+            )
+        return client(service)
+
+    def get_caller_identity_arn(self) -> str:
+        """The role ARN jobs run as (v2: the caller's role; local backend: the documented placeholder role)."""
+        return self.backend.execution_role()
+
+    def expand_role(self, role: str) -> str:
+        """A role name as an ARN in this session's account; an ARN (anything with ``/``) is returned as is."""
+        if "/" in role:
+            return role
+        return f"arn:aws:iam::{self.account_id()}:role/{role}"
+
+    def describe_training_job(self, job_name: str) -> dict[str, Any]:
+        """``DescribeTrainingJob``'s answer as a dict (v2 returns boto3's response; keys as in the API)."""
+        description = self.backend.describe_training_job(job_name)
+        if "TrainingJobStatus" in description.details:  # a backend that already speaks the API (AWS)
+            return dict(description.details)
+        answer: dict[str, Any] = {"TrainingJobName": job_name, "TrainingJobStatus": description.status}
+        if description.model_artifacts:
+            answer["ModelArtifacts"] = {"S3ModelArtifacts": description.model_artifacts}
+        if description.failure_reason:
+            answer["FailureReason"] = description.failure_reason
+        job = getattr(self.backend, "training_job", None)
+        request = getattr(job(job_name), "request", None) if callable(job) else None
+        if request is not None:
+            answer.update({
+                "AlgorithmSpecification": {"TrainingImage": request.image_uri, "TrainingInputMode": request.input_mode},
+                "RoleArn": request.role,
+                "HyperParameters": dict(request.hyperparameters),
+                "ResourceConfig": {"InstanceCount": request.instance_count, "InstanceType": request.instance_type,
+                                   "VolumeSizeInGB": request.volume_size_gb},
+                "StoppingCondition": {"MaxRuntimeInSeconds": request.max_run_seconds},
+                "OutputDataConfig": {"S3OutputPath": request.output_path, "KmsKeyId": ""},
+                "InputDataConfig": [{"ChannelName": c.name, "DataSource": {"S3DataSource": {
+                    "S3Uri": c.uri, "S3DataType": c.s3_data_type, "S3DataDistributionType": c.distribution}}}
+                    for c in request.channels],
+                "EnableManagedSpotTraining": request.use_spot,
+            })
+        return answer
 
 
 def get_execution_role(sagemaker_session: Session | None = None) -> str:

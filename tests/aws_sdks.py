@@ -1,4 +1,5 @@
-"""AWS's own SageMaker Python SDKs, each in a virtual environment made once and cached, for tests that drive them.
+"""AWS's own SageMaker Python SDKs, each in a virtual environment made once and cached, for tests that drive them
+(and MXNet, for tests that read artifacts as code written for the built-ins does).
 
 The real ``sagemaker`` package cannot share the project's environment: v1 needs protobuf 3, and every generation is
 a package named ``sagemaker``, which the one-line switch (``opensagemaker.as_sagemaker``) refuses to load beside.
@@ -30,6 +31,9 @@ GENERATIONS: dict[str, tuple[str, ...]] = {
     "v3": ("sagemaker==3.27.0",),
     # The AWS CLI v1 from PyPI (the v2 CLI is not on PyPI).
     "awscli": ("awscli==1.46.2",),
+    # Not an SDK: MXNet, what code written for the built-in NTM reads its model_algo-1 with (mx.nd.load). Its last
+    # release uses np.bool, which numpy removed in 1.24.
+    "mxnet": ("mxnet==1.9.1", "numpy<1.24"),
 }
 
 

@@ -2,15 +2,16 @@
 
 This is the one place that configures logging and the one error boundary of each process (CONTRACT.md A9):
 any exception ends training with ``/opt/ml/output/failure`` holding the human message first (under 1024 characters,
-no traceback: that goes to the log) and a non-zero exit code (2 user error, 1 algorithm error, 3 platform error,
-143 stopped by SIGTERM). SIGTERM during training sets ``TrainingContext.stop_requested`` so the algorithm can save a
-checkpoint and stop between batches (A10).
+no traceback: the log has it with ``SM_LOG_LEVEL=DEBUG``) and a non-zero exit code (2 user error, 1 algorithm
+error, 3 platform error, 143 stopped by SIGTERM). SIGTERM during training sets ``TrainingContext.stop_requested``
+so the algorithm can save a checkpoint and stop between batches (A10).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -56,13 +57,26 @@ class Algorithm:
 
 
 def configure_logging() -> None:
+    """One stdout handler in the built-ins' line format, at ``$SM_LOG_LEVEL`` (a level name or number; INFO).
+    Libraries' chatter stays out: faiss logs every CPU-feature build it tries (and the ModuleNotFoundError of each
+    it cannot load) at INFO, which a job's log reader takes for an error."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         logging.Formatter("[%(asctime)s %(levelname)s %(thread)d] %(message)s", datefmt="%m/%d/%Y %H:%M:%S")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(log_level(os.environ.get("SM_LOG_LEVEL")))
+    logging.getLogger("faiss").setLevel(max(logging.WARNING, root.level))
+
+
+def log_level(value: str | None) -> int:
+    """``SM_LOG_LEVEL``'s value as a logging level: ``DEBUG`` / ``debug`` / ``10``; unset or unknown: INFO."""
+    text = (value or "").strip()
+    if text.isdigit():
+        return int(text)
+    level = logging.getLevelName(text.upper())
+    return level if isinstance(level, int) else logging.INFO
 
 
 def classify(error: BaseException) -> ContainerError:
@@ -145,7 +159,8 @@ def run_training(algorithm: Algorithm, paths: Paths) -> int:
         if isinstance(raw, KeyboardInterrupt):
             raw = TrainingStopped("training interrupted")
         error = classify(raw)
-        log.error("training failed: %s\n%s", error, "".join(traceback.format_exception(raw)))
+        log.error("training failed: %s", error)
+        log.debug("traceback of the failure:\n%s", "".join(traceback.format_exception(raw)))
         write_failure(paths, error)
         return error.exit_code
     log.info("%s training complete", algorithm.name)
@@ -161,7 +176,8 @@ def run_serving(algorithm: Algorithm, paths: Paths) -> int:
         if isinstance(raw, KeyboardInterrupt | SystemExit) and getattr(raw, "code", 0) in (0, None):
             return 0
         error = classify(raw)
-        log.error("serving failed to start: %s\n%s", error, "".join(traceback.format_exception(raw)))
+        log.error("serving failed to start: %s", error)
+        log.debug("traceback of the failure:\n%s", "".join(traceback.format_exception(raw)))
         print(f"{algorithm.name} serve: {error}", file=sys.stderr)
         return error.exit_code
     return 0

@@ -8,6 +8,8 @@
   topic), for users who want the topics without torch; saved without pickles;
 * ``model_meta.json``: ``format_version``, the validated hyperparameters, the tensor shapes, and ``vocabulary``
   (the words of ``vocab.txt``) when the auxiliary channel gave one;
+* ``model_algo-1``: the built-in's file, for code written for it (``unzip model_algo-1``, ``mx.nd.load('params')``;
+  see ``builtin_artifact.py``), never read back;
 * ``vocab.txt``: the vocabulary again as plain text, when given.
 
 A missing or corrupt file is a ``UserError`` naming the file, raised when the server starts.
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from container_core.errors import UserError
+from ntm_container import builtin_artifact
 from ntm_container.hyperparameters import NTMConfig
 from ntm_container.model import NTM
 
@@ -67,6 +70,7 @@ def save(model_dir: Path, model: NTM, config: NTMConfig, vocabulary: list[str] |
         **(extra or {}),
     }
     _atomic_write(model_dir / META, lambda p: p.write_text(json.dumps(meta, indent=1), encoding="utf-8"))
+    _atomic_write(model_dir / builtin_artifact.NAME, lambda p: builtin_artifact.write(p, model))
     if vocabulary is not None:
         _atomic_write(model_dir / VOCAB, lambda p: p.write_text("\n".join(vocabulary) + "\n", encoding="utf-8"))
 

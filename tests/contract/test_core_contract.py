@@ -60,7 +60,8 @@ def test_bad_hyperparameters_write_failure_file(optml: OptML, hyperparameters: d
     assert text.splitlines()[0].startswith(first_line), text
     assert "Traceback" not in text and len(text) < 1024
     assert "Error type: UserError" in text
-    assert "Traceback" in result.stdout  # the traceback goes to the log only
+    assert f"training failed: {first_line}" in result.stdout  # the log says why in one line ...
+    assert "Traceback" not in result.stdout  # ... and has the traceback only with SM_LOG_LEVEL=DEBUG
 
 
 def test_ignored_tuning_keys(optml: OptML) -> None:

@@ -61,9 +61,9 @@ def _tree(optml: OptML, hyperparameters: dict[str, Any], channels: dict[str, str
     return optml
 
 
-def _train(optml: OptML, caplog: pytest.LogCaptureFixture) -> tuple[int, str]:
+def _train(optml: OptML, caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> tuple[int, str]:
     caplog.clear()
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(level):
         code = run_training(ALGORITHM, Paths(optml.root))
     return code, "\n".join(record.getMessage() for record in caplog.records)
 
@@ -472,4 +472,6 @@ def test_failure_file_is_short_and_has_no_traceback(optml: OptML, caplog: pytest
     text = optml.failure.read_text()
     assert text.startswith("Hyperparameter optimizer: 'lbfgs' is not in {adagrad, adam, rmsprop, sgd, adadelta}")
     assert len(text) < 1024 and "Traceback" not in text
-    assert "Traceback" in log  # the traceback goes to the log only
+    assert "training failed: Hyperparameter optimizer: 'lbfgs'" in log and "Traceback" not in log  # one line
+    code, log = _train(optml, caplog, logging.DEBUG)
+    assert code == 2 and "Traceback" in log  # the traceback only at debug level (SM_LOG_LEVEL=DEBUG)

@@ -155,18 +155,23 @@ def test_every_invalid_setting_fails_with_a_short_failure_file_naming_it(tmp_pat
 
 
 def test_the_real_command_lines_refuse_a_subset(tmp_path: Path) -> None:
-    """The same cases through ``python -m <algo>_container.cli train``, started together to share the start-up."""
+    """The same cases through ``python -m <algo>_container.cli train``, started together to share the start-up.
+    The log gets the one-line reason; the traceback only at ``SM_LOG_LEVEL=DEBUG`` (the first case runs so)."""
     processes = []
-    for i in CLI_SUBSET:
+    for position, i in enumerate(CLI_SUBSET):
         algorithm, changes, fragments = CASES[i]
         tree = _tree(tmp_path / f"cli-{i}", algorithm, changes)
         command = [PYTHON, "-m", f"{algorithm}_container.cli", "train"]
-        processes.append((tree, fragments, changes, subprocess.Popen(
-            command, env=tree.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
+        env = {**tree.env(), **({"SM_LOG_LEVEL": "DEBUG"} if position == 0 else {})}
+        processes.append((tree, fragments, changes, position == 0, subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     try:
-        for tree, fragments, changes, process in processes:
+        for tree, fragments, changes, debug, process in processes:
             output = process.communicate(timeout=120)[0]
-            assert "Traceback" in output  # the traceback goes to the log, never to the failure file
+            failed = [line for line in output.splitlines() if "ERROR" in line and "training failed: " in line]
+            assert len(failed) == 1 and all(f in failed[0] for f in fragments), output[-2000:]
+            assert ("Traceback" in output) == debug, output[-2000:]  # never in the failure file (_check_failure)
+            assert "ModuleNotFoundError" not in output
             _check_failure(tree, process.returncode, fragments, f"{changes}: {output[-2000:]}")
     finally:
         for *_, process in processes:

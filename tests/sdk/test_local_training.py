@@ -90,7 +90,7 @@ def test_fully_replicated_gives_every_host_everything_and_writes_the_sagemaker_t
     assert _host_norms(output) == pytest.approx({h: np.linalg.norm(everything) for h in ("algo-1", "algo-2")})
 
     job = estimator.latest_training_job.name
-    work = Path(estimator.latest_training_job.describe().details["work_dir"])
+    work = Path(estimator.sagemaker_session.backend.describe_training_job(job).details["work_dir"])
     config = work / "algo-2" / "input" / "config"
     assert json.loads((config / "hyperparameters.json").read_text()) == {"feature_dim": "2"}
     assert json.loads((config / "resourceconfig.json").read_text())["hosts"] == ["algo-1", "algo-2"]

@@ -185,7 +185,8 @@ def _saved(tmp_path: Path) -> tuple[Path, NTM]:
 
 def test_artifact_round_trip(tmp_path: Path) -> None:
     folder, model = _saved(tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == ["model_meta.json", "ntm_state.pt", "topic_word.npy", "vocab.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == ["model_algo-1", "model_meta.json", "ntm_state.pt", "topic_word.npy",
+                                                        "vocab.txt"]
     loaded = artifacts.load(folder)
     x = torch.from_numpy(_docs().toarray())
     torch.testing.assert_close(loaded.model.topic_weights(x), model.topic_weights(x))
