@@ -489,7 +489,7 @@ class AWSBackend:
         ``DescribeEndpoint`` every ``poll_interval`` seconds for at most ``endpoint_timeout_s``)."""
         sagemaker = self.client("sagemaker")
         delay = self.poll_interval
-        attempts = max(1, math.ceil(self.endpoint_timeout_s / max(delay, 1.0)))
+        attempts = max(1, math.ceil(self.endpoint_timeout_s / max(delay, 0.01)))
         try:
             sagemaker.get_waiter("endpoint_in_service").wait(
                 EndpointName=endpoint_name, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
