@@ -118,6 +118,7 @@ class LocalTrainingJob:
         # Called with SageMaker's SecondaryStatus names as the job moves on (Starting, Downloading, Training,
         # Uploading); the local service turns them into SecondaryStatusTransitions.
         self.on_phase: Callable[[str, str], None] = lambda status, message: None
+        self.on_hosts_started: Callable[[list[int]], None] = lambda pids: None  # the service records them
 
     # -- the job ------------------------------------------------------------------------------------------------
 
@@ -318,6 +319,7 @@ class LocalTrainingJob:
             reader = threading.Thread(target=self._pump, args=(host.ljust(width), process), daemon=True)
             reader.start()
             readers.append(reader)
+        self.on_hosts_started([p.pid for p in self.processes.values()])
         deadline = time.monotonic() + self.request.max_run_seconds
         failed: tuple[str, int] | None = None
         failed_at = 0.0

@@ -279,11 +279,11 @@ class SageMakerAPI:
             self.records.put("training-jobs", name, record)
             self._training[name] = job
         job.on_phase = lambda status, message: self._phase(name, status, message)
+        job.on_hosts_started = lambda pids: self._record_local(name, pids=pids, work_dir=str(job.root))
         self._spawn(name, lambda: self._run_training(name, job))
         return {"TrainingJobArn": arn}
 
     def _phase(self, name: str, status: str, message: str) -> None:
-        job = self._training.get(name)
         with self.records.lock:
             record = self.records.get("training-jobs", name)
             if record is None:
@@ -295,9 +295,15 @@ class SageMakerAPI:
             if transitions:
                 transitions[-1]["EndTime"] = now
             transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
-            pids = [p.pid for p in job.processes.values()] if job is not None else []
             self.records.update("training-jobs", name, SecondaryStatus=status, SecondaryStatusTransitions=transitions,
-                                LastModifiedTime=now, **{_PRIVATE: {"pids": pids}})
+                                LastModifiedTime=now)
+
+    def _record_local(self, name: str, **fields: Any) -> None:
+        """What only the service needs to know of a job (its host pids, its work folder), kept in its record."""
+        with self.records.lock:
+            record = self.records.get("training-jobs", name)
+            if record is not None:
+                self.records.update("training-jobs", name, **{_PRIVATE: {**record.get(_PRIVATE, {}), **fields}})
 
     def _run_training(self, name: str, job: LocalTrainingJob) -> None:
         streams = {host: f"{name}/{host}-{int(time.time())}" for host in job.hosts}
@@ -314,8 +320,6 @@ class SageMakerAPI:
                 if found:
                     with contextlib.suppress(ValueError, IndexError):
                         metrics[metric] = {"MetricName": metric, "Value": float(found.group(1)), "Timestamp": _now()}
-            if job.processes and not self.records.get("training-jobs", name).get(_PRIVATE, {}).get("pids"):
-                self.records.update("training-jobs", name, **{_PRIVATE: {"pids": [p.pid for p in job.processes.values()]}})
         runner.join()
         self.logs.close_streams(TRAINING_GROUP, name + "/")
         description = job.description
@@ -336,7 +340,8 @@ class SageMakerAPI:
                                 "StatusMessage": reason or "Training job completed"})
             changes: dict[str, Any] = {"TrainingJobStatus": status, "SecondaryStatus": secondary,
                                        "SecondaryStatusTransitions": transitions, "TrainingEndTime": now,
-                                       "LastModifiedTime": now, _PRIVATE: {"pids": []},
+                                       "LastModifiedTime": now,
+                                       _PRIVATE: {**record.get(_PRIVATE, {}), "pids": []},
                                        "TrainingTimeInSeconds": max(1, int(now - record["TrainingStartTime"])),
                                        "BillableTimeInSeconds": max(1, int(now - record["TrainingStartTime"]))}
             if reason and status != "Completed":

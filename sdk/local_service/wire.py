@@ -25,6 +25,9 @@ import uuid
 from typing import Any
 from xml.sax.saxutils import escape
 
+# SDK v1 / v2 local mode's instance types: accepted wherever SageMaker takes an instance type
+LOCAL_TYPES = ("local", "local_gpu")
+
 __all__ = ["APIError", "check", "json_error", "model", "query_error", "query_response", "to_json"]
 
 
@@ -96,7 +99,7 @@ def check(shape: Any, value: Any, path: str, errors: list[str], *, wire: bool = 
         if not isinstance(value, str):
             errors.append(_type_error(path, value, "str"))
             return value
-        if shape.enum and value not in shape.enum:
+        if shape.enum and value not in shape.enum and not (path.endswith("InstanceType") and value in LOCAL_TYPES):
             errors.append(f"Value {value!r:.80} at '{path}' failed to satisfy constraint: Member must satisfy enum value "
                           f"set: [{', '.join(shape.enum[:40])}{', ...' if len(shape.enum) > 40 else ''}]")
         _length(shape, len(value), path, errors)
