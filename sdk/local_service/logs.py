@@ -98,6 +98,16 @@ class LogStore:
 
     # -- the API ---------------------------------------------------------------------------------------------------
 
+    @staticmethod
+    def _group_name(params: dict[str, Any]) -> str:
+        """``logGroupName``, or the name inside ``logGroupIdentifier`` (a name or an ARN); one is required."""
+        name = params.get("logGroupName") or params.get("logGroupIdentifier", "")
+        if name.startswith("arn:"):
+            name = name.split(":log-group:", 1)[-1].removesuffix(":*")
+        if not name:
+            raise APIError("InvalidParameterException", "Either logGroupName or logGroupIdentifier is required")
+        return name
+
     def _group(self, name: str) -> dict[str, _Stream]:
         streams = self._groups.get(name)
         if streams is None:
@@ -113,7 +123,7 @@ class LogStore:
         return {"logGroups": groups[: params.get("limit", 50)]}
 
     def DescribeLogStreams(self, params: dict[str, Any]) -> dict[str, Any]:
-        group = params["logGroupName"]
+        group = self._group_name(params)
         prefix = params.get("logStreamNamePrefix", "")
         with self._lock:
             streams = [(n, s) for n, s in self._group(group).items() if n.startswith(prefix)]
@@ -141,7 +151,7 @@ class LogStore:
         return result
 
     def GetLogEvents(self, params: dict[str, Any]) -> dict[str, Any]:
-        group, name = params["logGroupName"], params["logStreamName"]
+        group, name = self._group_name(params), params["logStreamName"]
         limit = params.get("limit", 10000)
         with self._lock:
             stream = self._group(group).get(name)
@@ -176,7 +186,7 @@ class LogStore:
                     "nextForwardToken": f"f/{end:020d}", "nextBackwardToken": f"b/{begin:020d}"}
 
     def FilterLogEvents(self, params: dict[str, Any]) -> dict[str, Any]:
-        group = params["logGroupName"]
+        group = self._group_name(params)
         names = params.get("logStreamNames")
         prefix = params.get("logStreamNamePrefix", "")
         pattern = params.get("filterPattern", "").strip().strip('"')
