@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "start":
         print(f"running: pid {service.pid}, {service.endpoint_url}")
         return 0
-    for name, value in sorted(service.environment().items()):
+    for name, value in sorted(service.proxy_environment().items()):
         print(f"export {name}={shlex.quote(value)}")
     return 0
 

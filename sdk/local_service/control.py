@@ -208,6 +208,20 @@ class LocalService:
         env.update(ensure_store(self.store_root).environment())
         return env
 
+    def proxy_environment(self) -> dict[str, str]:
+        """``environment()`` plus what clients that build their own AWS URLs need (AWS's SageMaker SDK v2 / v3 make
+        STS clients for ``https://sts.<region>.amazonaws.com``): the service as their HTTPS proxy (loopback
+        destinations bypass it), its CA as the bundle botocore trusts, and a SageMaker SDK defaults file that
+        turns off v2's telemetry calls to AWS. This is what ``python -m opensagemaker.local env`` prints; the SDK's
+        ``Session`` sets only ``environment()`` in its process, so a notebook's other HTTPS traffic is untouched."""
+        config = self.root / "sagemaker-sdk-config.yaml"
+        if not config.exists():
+            config.write_text("SchemaVersion: '1.0'\nSageMaker:\n  PythonSDK:\n    Modules:\n"
+                              "      TelemetryOptOut: true\n")
+        return {**self.environment(), "HTTPS_PROXY": self.endpoint_url, "https_proxy": self.endpoint_url,
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+                "AWS_CA_BUNDLE": str(self.root / "tls" / "ca.pem"), "SAGEMAKER_USER_CONFIG_OVERRIDE": str(config)}
+
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client of ``service`` (``sagemaker``, ``sagemaker-runtime``, ``logs``, ``sts``, ``iam``) for it."""
         import boto3

@@ -7,6 +7,9 @@ answer the local account's one role. The server is threaded (one thread per conn
 ``InvokeEndpoint`` is parsed, forwarded on that thread's own keep-alive connection to the model server, and
 answered with no hand-off between threads.
 
+The same port is an HTTPS proxy for clients that build their own AWS URLs (``tls``: ``CONNECT`` to an AWS host
+the service answers is served here over TLS with a local CA's certificate; anything else is refused).
+
 State (``<root>``): ``service.json`` (pid, port: a restart binds the same port when it is free, so environments
 already printed keep working), ``records/``, ``logs/``, ``service.log`` (this process's output), ``run/clients/``
 (a file per SDK process that uses the service). Unless started ``--persistent``, the service ends by itself once
@@ -37,6 +40,7 @@ from opensagemaker.local_service import wire
 from opensagemaker.local_service.logs import LogStore
 from opensagemaker.local_service.records import Records
 from opensagemaker.local_service.sagemaker_api import ACCOUNT, ROLE, SageMakerAPI
+from opensagemaker.local_service.tls import CertificateAuthority, answers_host
 from opensagemaker.local_service.wire import APIError
 
 __all__ = ["Service", "main"]
@@ -63,6 +67,7 @@ class Service:
         self._store: Any = None
         self._store_lock = threading.Lock()
         self.api = SageMakerAPI(self.records, self.logs, self.store)
+        self.ca = CertificateAuthority(root / "tls")
 
     def store(self) -> Any:
         with self._store_lock:
@@ -219,6 +224,27 @@ class _Handler(BaseHTTPRequestHandler):
             status, answer, data = 500, {"Content-Type": "application/x-amz-json-1.1"}, wire.json_error(failure)
         self._answer(status, answer, data)
 
+    def do_CONNECT(self) -> None:  # noqa: N802 - http.server's naming
+        """HTTPS proxy: a tunnel to an AWS host the service answers becomes TLS to the service itself
+        (``opensagemaker.local_service.tls``); any other destination is refused."""
+        host, _, port = self.path.rpartition(":")
+        if not answers_host(host) or port != "443":
+            error = APIError("AccessDenied", f"CONNECT {self.path}: the local SageMaker service answers only the "
+                             "hosts of SageMaker, SageMaker Runtime, CloudWatch Logs, STS and IAM, and forwards "
+                             "nothing off this machine", status=403)
+            self.close_connection = True
+            self._answer(403, {"Content-Type": "application/json"}, wire.json_error(error))
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        try:
+            self.request = self.service.ca.context(host).wrap_socket(self.connection, server_side=True)
+        except (OSError, ValueError):
+            self.close_connection = True
+            return
+        self.setup()  # rfile / wfile on the TLS socket; handle() goes on reading requests from it
+        self.close_connection = False
+
     def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
         self.send_response(status)
         for key, value in headers.items():
@@ -292,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    service.ca.ensure()
     service.store()  # the service is a client of the store from now on, so the store outlives the SDK processes
     service.api.recover()
     state = {"pid": os.getpid(), "port": port, "store_root": str(args.store_root) if args.store_root else None,
