@@ -172,11 +172,20 @@ class Service:
             service = next((s for s in _QUERY_NAMESPACES if action in wire.model(s).operation_names), "sts")
         try:
             operation = self._operation(service, action)
-            params = {}
-            for key, value in form.items():
-                member = operation.input_shape.members.get(key) if operation.input_shape else None
+            params: dict[str, Any] = {}
+            for key, value in sorted(form.items(), key=lambda item: [int(p) if p.isdigit() else p
+                                                                    for p in item[0].split(".")]):
+                name, _, rest = key.partition(".")
+                member = operation.input_shape.members.get(name) if operation.input_shape else None
                 kind = member.type_name if member is not None else "string"
-                params[key] = int(value) if kind in ("integer", "long") and value.lstrip("-").isdigit() else value
+                if kind == "list" and rest.startswith("member."):  # Name.member.N: the query protocol's lists
+                    params.setdefault(name, []).append(value)
+                elif kind in ("integer", "long") and value.lstrip("-").isdigit():
+                    params[key] = int(value)
+                elif kind == "boolean" and value in ("true", "false"):
+                    params[key] = value == "true"
+                else:
+                    params[key] = value
             result = self._call(service, operation, params)
             body = wire.query_response(operation, result, _QUERY_NAMESPACES[service])
             return 200, {"Content-Type": "text/xml", "x-amzn-RequestId": str(uuid.uuid4())}, body
@@ -193,6 +202,15 @@ class Service:
         policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"sagemaker.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
         return {"Role": {"Path": "/", "RoleName": _ROLE_NAME, "RoleId": f"AROA{ACCOUNT}LOCAL", "Arn": ROLE,
                          "CreateDate": _ROLE_CREATED, "AssumeRolePolicyDocument": policy, "MaxSessionDuration": 3600}}
+
+
+    def SimulatePrincipalPolicy(self, params: dict[str, Any]) -> dict[str, Any]:
+        """AWS's SDK v3 checks the role's permissions before a job: the local role may do everything."""
+        resources = params.get("ResourceArns") or ["*"]
+        return {"EvaluationResults": [{"EvalActionName": action, "EvalResourceName": resource,
+                                       "EvalDecision": "allowed"}
+                                      for action in params["ActionNames"] for resource in resources],
+                "IsTruncated": False}
 
 
 class _Handler(BaseHTTPRequestHandler):

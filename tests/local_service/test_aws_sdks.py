@@ -22,6 +22,8 @@ def run_script(generation: str, script: str, service, tmp_path: Path) -> dict:
     result = subprocess.run([str(aws_sdk_python(generation)), str(SCRIPTS / script)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    output = result.stdout + result.stderr
+    assert "#quality_metric: host=algo-2" in output  # the job's log was streamed from CloudWatch Logs
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -39,4 +41,20 @@ def test_sdk_v2_ntm_and_knn_end_to_end(service, tmp_path: Path) -> None:
     for row in report["verbose"]:
         assert set(row) == {"predicted_label", "distances", "labels"} and len(row["distances"]) == 3
         assert row["distances"] == sorted(row["distances"]) and row["distances"][0] == 0.0  # its own row
+    assert report["endpoints_left"] == []
+
+
+@pytest.mark.slow
+def test_sdk_v3_ntm_and_knn_end_to_end(service, tmp_path: Path) -> None:
+    report = run_script("v3", "sdk_v3_flow.py", service, tmp_path)
+    assert report["role"] == "arn:aws:iam::000000000000:role/opensagemaker-local"
+    assert report["bucket"] == "sagemaker-us-east-1-000000000000"
+    assert report["status"] == "Completed" and report["instances"] == 2
+    assert report["channels"] == {"train": "ShardedByS3Key", "validation": "FullyReplicated",
+                                  "auxiliary": "FullyReplicated"}
+    assert report["topic_sums"] == pytest.approx([1.0] * 3, abs=1e-3)
+    assert report["batch_rows"] == 10
+    for row in report["verbose"]:
+        assert set(row) == {"predicted_label", "distances", "labels"} and len(row["distances"]) == 3
+        assert row["distances"] == sorted(row["distances"]) and row["distances"][0] == 0.0
     assert report["endpoints_left"] == []
