@@ -131,6 +131,7 @@ class SageMakerAPI:
         self._transforms: dict[str, LocalTransformJob] = {}
         self._endpoints: dict[str, _Endpoint] = {}
         self._threads: list[threading.Thread] = []
+        self._s3_client: Any = None
 
     # -- helpers ------------------------------------------------------------------------------------------------
 
@@ -138,7 +139,11 @@ class SageMakerAPI:
         return f"arn:aws:sagemaker:{self.region}:{ACCOUNT}:{kind}/{name.lower()}"
 
     def _s3(self) -> Any:
-        return self._store().client()
+        """One S3 client for every job and endpoint (boto3 clients are thread-safe; making one costs ~0.1 s)."""
+        with self._lock:
+            if self._s3_client is None:
+                self._s3_client = self._store().client()
+            return self._s3_client
 
     def _store_env(self) -> dict[str, str]:
         return dict(self._store().environment())
@@ -323,7 +328,10 @@ class SageMakerAPI:
         runner.join()
         self.logs.close_streams(TRAINING_GROUP, name + "/")
         description = job.description
-        self._finish_training(name, description.status, description.failure_reason, list(metrics.values()))
+        reason = description.failure_reason
+        if description.status == "Failed" and job.root is not None and job.root.exists():
+            reason = f"{reason} (host folders kept in {job.root})"  # the log and /opt/ml trees, for debugging
+        self._finish_training(name, description.status, reason, list(metrics.values()))
 
     def _finish_training(self, name: str, status: str, reason: str | None,
                          metrics: list[dict[str, Any]] | None = None) -> None:
