@@ -24,7 +24,8 @@ def run_script(generation: str, script: str, service, tmp_path: Path) -> dict:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
     output = result.stdout + result.stderr
     assert "#quality_metric: host=algo-2" in output  # the job's log was streamed from CloudWatch Logs
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    (report,) = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]
+    return json.loads(report.removeprefix("REPORT "))
 
 
 @pytest.mark.slow

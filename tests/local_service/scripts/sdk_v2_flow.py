@@ -2,7 +2,7 @@
 
 NTM on 2 instances with ShardedByS3Key plus validation and auxiliary channels (logs streamed), deploy, predict with
 the SDK's serializers, batch transform, delete; k-NN fit, deploy, predict with ``application/jsonlines;
-verbose=true``, delete. The last line printed is a JSON report for the test to check.
+verbose=true``, delete. The line starting with ``REPORT`` is a JSON report for the test to check.
 """
 
 import io
@@ -76,7 +76,7 @@ verbose = [json.loads(line) for line in knn_predictor.predict(docs[:2]).splitlin
 knn_predictor.delete_model()
 knn_predictor.delete_endpoint()
 
-print(json.dumps({
+print("\nREPORT " + json.dumps({
     "role": role, "bucket": bucket, "status": description["TrainingJobStatus"],
     "instances": description["ResourceConfig"]["InstanceCount"],
     "channels": {c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3DataDistributionType"]

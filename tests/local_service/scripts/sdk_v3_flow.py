@@ -2,8 +2,8 @@
 
 v3's own surface: ``ModelTrainer`` for training (NTM on 2 instances, ShardedByS3Key, validation and auxiliary
 channels, logs), ``sagemaker.core.resources`` for hosting and batch transform (``Model``, ``EndpointConfig``,
-``Endpoint.invoke``, ``TransformJob``), its serializers for the request bodies. The last line printed is a JSON
-report for the test to check.
+``Endpoint.invoke``, ``TransformJob``), its serializers for the request bodies. The line starting with ``REPORT``
+is a JSON report for the test to check.
 """
 
 import json
@@ -125,7 +125,7 @@ knn_endpoint.delete()
 EndpointConfig.get(knn_name, session=session.boto_session).delete()
 Model.get(knn_name, session=session.boto_session).delete()
 
-print(json.dumps({
+print("\nREPORT " + json.dumps({
     "role": role, "bucket": bucket, "status": job.training_job_status,
     "instances": job.resource_config.instance_count,
     "channels": {c.channel_name: c.data_source.s3_data_source.s3_data_distribution_type for c in job.input_data_config},
