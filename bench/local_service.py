@@ -10,9 +10,9 @@ synthetic counts, 2 epochs) and deployed; then, in the same run:
   both (so the client's own cost is the same), alternating the two request by request. boto3's
   ``invoke_endpoint`` through the service is shown too: that is what a notebook pays, signing and parsing included.
 - InvokeEndpoint, 1,000-row CSV requests: requests/s through the service vs direct.
-- CreateEndpoint -> InService (DescribeEndpoint polled every 10 ms) vs ``ModelServer.start`` of the same model in
+- CreateEndpoint -> InService (DescribeEndpoint polled every 50 ms) vs ``ModelServer.start`` of the same model in
   this process (download, extract, start, first ``/ping``).
-- CreateTrainingJob -> the host's first log line (GetLogEvents polled every 10 ms) vs ``LocalTrainingJob.run``
+- CreateTrainingJob -> the host's first log line (GetLogEvents polled every 50 ms) vs ``LocalTrainingJob.run``
   of the same request in this process, to the host's first output line.
 
 Each table prints the machine's load average: the ratios, not the absolute figures, are what to compare.
@@ -36,6 +36,7 @@ import numpy as np
 ROLE = "arn:aws:iam::000000000000:role/opensagemaker-local"
 IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/ntm:1"
 VOCAB = 2000
+POLL = 0.05  # seconds between Describe / GetLogEvents calls: a tight loop of them would load the service it measures
 
 
 def csv_rows(rows: np.ndarray) -> bytes:
@@ -89,7 +90,7 @@ def first_log_line_via_service(service, name: str, bucket: str) -> float:
                                          logStreamName=stream["logStreamName"], startFromHead=True)["events"]
             if any(e["message"].startswith("[") for e in events):  # the container's own first line
                 return time.perf_counter() - start
-        time.sleep(0.01)
+        time.sleep(POLL)
 
 
 def first_log_line_direct(store, name: str, bucket: str) -> float:
@@ -167,7 +168,7 @@ def main() -> int:
             t0 = time.perf_counter()
             sagemaker.create_endpoint(EndpointName=name, EndpointConfigName="bench")
             while sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] != "InService":
-                time.sleep(0.01)
+                time.sleep(POLL)
             start_service.append(time.perf_counter() - t0)
             if repeat < args.repeats - 1:
                 sagemaker.delete_endpoint(EndpointName=name)
