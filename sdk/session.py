@@ -3,10 +3,13 @@
 Every ``Session`` of a process shares one backend (``opensagemaker.backends.get_backend``): the local backend by
 default, or the one named by ``Session(backend=...)`` / ``$OPENSAGEMAKER_BACKEND``.
 
-With the local backend, creating a ``Session`` starts (or reuses) the local S3 store and puts into ``os.environ``:
-``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` of the store (replacing any values there,
+With the local backend, creating a ``Session`` starts (or reuses) the local SageMaker service and its S3 store and
+puts into ``os.environ``: ``AWS_ENDPOINT_URL_SAGEMAKER`` / ``_SAGEMAKER_RUNTIME`` / ``_CLOUDWATCH_LOGS`` / ``_STS`` /
+``_IAM`` (the service), ``AWS_ENDPOINT_URL_S3``, ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` of the store
+(replacing any values there,
 and removing ``AWS_SESSION_TOKEN``, which would otherwise be sent along), and ``AWS_DEFAULT_REGION=us-east-1`` if no
-region is set. That is what lets the tutorial's plain ``boto3.resource('s3')`` calls reach the store. Nothing is
+region is set. That is what lets the tutorial's plain ``boto3.resource('s3')`` calls reach the store, and a
+notebook's own ``boto3.client('sagemaker')`` reach the local jobs and endpoints. Nothing is
 changed for other backends, and nothing at import time.
 
 SDK v2's names are here too, with v2's return shapes: ``default_bucket_prefix`` (None unless given, as in v2 without

@@ -2,8 +2,9 @@
 
 ``get_backend(name)`` returns the process-wide backend for ``name`` (``"local"``, or the value of
 ``$OPENSAGEMAKER_BACKEND``): one per process, so every ``Session()`` sees the same endpoints and jobs, as every
-boto3 client sees the same SageMaker account. ``"aws"`` (``opensagemaker.backends.aws``, Amazon SageMaker through
-the default boto3 session) is only ever used when chosen explicitly. Other backends register a factory with
+boto3 client sees the same SageMaker account. ``"local"`` is the AWS backend's boto3 code pointed at the local
+SageMaker service; ``"aws"`` (``opensagemaker.backends.aws``, Amazon SageMaker through the default boto3 session) is
+only ever used when chosen explicitly. Other backends register a factory with
 ``register_backend``.
 """
 

@@ -181,6 +181,7 @@ class AWSBackend:
     """
 
     name = "aws"
+    uri_schemes: tuple[str, ...] = ("s3://",)  # what job and model URIs may start with (SageMaker: S3 only)
 
     def __init__(
         self,
@@ -299,9 +300,8 @@ class AWSBackend:
 
     # -- training ---------------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _channel(channel: ChannelRequest, job_input_mode: str) -> dict[str, Any]:
-        if not channel.uri.startswith("s3://"):
+    def _channel(self, channel: ChannelRequest, job_input_mode: str) -> dict[str, Any]:
+        if not channel.uri.startswith(self.uri_schemes):
             raise ValueError(
                 f"channel {channel.name!r}: {channel.uri!r} is not an s3:// URI; SageMaker reads training data "
                 "from S3 only (upload it with Session.upload_data first)"
@@ -329,11 +329,11 @@ class AWSBackend:
     def training_job_args(self, request: TrainingJobRequest) -> dict[str, Any]:
         """The ``CreateTrainingJob`` arguments for ``request`` (validated; nothing is sent)."""
         self._check_image(request.image_uri, f"training job {request.job_name}")
-        if not request.output_path.startswith("s3://"):
+        if not request.output_path.startswith(self.uri_schemes):
             raise ValueError(
                 f"training job {request.job_name}: output_path {request.output_path!r} is not an s3:// URI"
             )
-        if request.checkpoint_s3_uri is not None and not request.checkpoint_s3_uri.startswith("s3://"):
+        if request.checkpoint_s3_uri is not None and not request.checkpoint_s3_uri.startswith(self.uri_schemes):
             raise ValueError(
                 f"training job {request.job_name}: checkpoint_s3_uri {request.checkpoint_s3_uri!r} is not an s3:// "
                 "URI; SageMaker syncs checkpoints with S3 only"
@@ -424,7 +424,7 @@ class AWSBackend:
         self._check_image(request.image_uri, f"model {request.name}")
         container: dict[str, Any] = {"Image": request.image_uri, "Environment": dict(request.environment)}
         if request.model_data is not None:
-            if not request.model_data.startswith("s3://"):
+            if not request.model_data.startswith(self.uri_schemes):
                 raise ValueError(f"model {request.name}: model_data {request.model_data!r} is not an s3:// URI")
             container["ModelDataUrl"] = request.model_data
         try:
@@ -489,7 +489,7 @@ class AWSBackend:
         ``DescribeEndpoint`` every ``poll_interval`` seconds for at most ``endpoint_timeout_s``)."""
         sagemaker = self.client("sagemaker")
         delay = self.poll_interval
-        attempts = max(1, math.ceil(self.endpoint_timeout_s / max(delay, 1.0)))
+        attempts = max(1, math.ceil(self.endpoint_timeout_s / max(delay, 0.01)))
         try:
             sagemaker.get_waiter("endpoint_in_service").wait(
                 EndpointName=endpoint_name, WaiterConfig={"Delay": delay, "MaxAttempts": attempts}
@@ -539,12 +539,12 @@ class AWSBackend:
 
     def transform_job_args(self, request: TransformJobRequest) -> dict[str, Any]:
         """The ``CreateTransformJob`` arguments for ``request`` (validated; nothing is sent)."""
-        if not request.data.startswith("s3://"):
+        if not request.data.startswith(self.uri_schemes):
             raise ValueError(
                 f"transform job {request.job_name}: input {request.data!r} is not an s3:// URI; SageMaker reads "
                 "transform input from S3 only (upload it with Session.upload_data first)"
             )
-        if not request.output_path.startswith("s3://"):
+        if not request.output_path.startswith(self.uri_schemes):
             raise ValueError(
                 f"transform job {request.job_name}: output_path {request.output_path!r} is not an s3:// URI"
             )

@@ -3,13 +3,14 @@
 The SDK's classes (``Session``, ``Estimator``, ``Model``, ``RealTimePredictor``, ``Transformer``) turn user calls into
 the plain, fully-resolved requests defined here (``TrainingJobRequest``, ``ModelRequest``, ``EndpointRequest``,
 ``TransformJobRequest``) and hand them to a backend. A backend owns nothing else: no defaults, no name generation, no
-serialization. Two implementations are planned:
+serialization. One implementation talks to SageMaker:
 
-- ``opensagemaker.backends.local.LocalBackend`` (the default): child processes on this machine, data in a local
-  S3-compatible store (SeaweedFS).
-- an AWS backend: the same requests mapped 1:1 onto SageMaker's ``CreateTrainingJob``, ``CreateModel`` +
-  ``CreateEndpointConfig`` + ``CreateEndpoint``, ``InvokeEndpoint``, ``CreateTransformJob``, with Amazon S3 as the
-  store. The field names of the requests are the API's concepts, so the mapping is mechanical.
+- ``opensagemaker.backends.aws.AWSBackend``: the requests mapped 1:1 onto SageMaker's ``CreateTrainingJob``,
+  ``CreateModel`` + ``CreateEndpointConfig`` + ``CreateEndpoint``, ``InvokeEndpoint``, ``CreateTransformJob``
+  through boto3, with Amazon S3 as the store;
+- ``opensagemaker.backends.local.LocalBackend`` (the default) is that same class with its clients pointed at the
+  local SageMaker service (``opensagemaker.local_service``: processes on this machine, data in a local
+  S3-compatible store).
 
 Conventions every backend follows:
 

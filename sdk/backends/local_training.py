@@ -51,6 +51,9 @@ __all__ = ["LocalTrainingJob", "free_port", "shard", "work_root"]
 CHECKPOINTS = "/opt/ml/checkpoints"
 WORK_DIR_ENV = "OPENSAGEMAKER_WORK_DIR"
 KEEP_ENV = "OPENSAGEMAKER_KEEP_WORK"
+# What container_core.cli writes when a collective failed because a peer host went away: a consequence, not a cause.
+PEER_LOST = "lost the connection to another host"
+PEER_GRACE_SECONDS = 3.0  # after a host fails, how long the others may take to fail on their own
 
 
 def work_root() -> Path:
@@ -112,6 +115,10 @@ class LocalTrainingJob:
         self.root: Path | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self._stop = threading.Event()
+        # Called with SageMaker's SecondaryStatus names as the job moves on (Starting, Downloading, Training,
+        # Uploading); the local service turns them into SecondaryStatusTransitions.
+        self.on_phase: Callable[[str, str], None] = lambda status, message: None
+        self.on_hosts_started: Callable[[list[int]], None] = lambda pids: None  # the service records them
 
     # -- the job ------------------------------------------------------------------------------------------------
 
@@ -121,12 +128,15 @@ class LocalTrainingJob:
             self.root = Path(tempfile.mkdtemp(prefix=f"{request.job_name}-", dir=work_root()))
             self.description.details["work_dir"] = str(self.root)  # removed on success unless $OPENSAGEMAKER_KEEP_WORK
             command = command_for_image(request.image_uri)
+            self.on_phase("Starting", "Preparing the instances for training")
             self.logs.emit(f"Creating training job {request.job_name} with {len(self.hosts)} host(s) in {self.root}")
             client = self._s3_client()
             for host in self.hosts:
                 self._write_config(host)
+            self.on_phase("Downloading", "Downloading input data")
             self._stage_data(client)
             self._restore_checkpoints(client)
+            self.on_phase("Training", "Training image download completed. Training in progress.")
             if request.use_spot:
                 self.logs.emit("Spot training: nothing to wait for locally; the job runs now")
             failure = self._run_hosts(command)
@@ -139,6 +149,7 @@ class LocalTrainingJob:
             if failure is not None:
                 self._fail(failure)
                 return
+            self.on_phase("Uploading", "Uploading generated training model")
             model_uri = storage.join_uri(request.output_path, request.job_name, "output", "model.tar.gz")
             output_uri = storage.join_uri(request.output_path, request.job_name, "output", "output.tar.gz")
             model_tar = make_tarball([self.root / h / "model" for h in self.hosts], self.root / "model.tar.gz")
@@ -308,14 +319,21 @@ class LocalTrainingJob:
             reader = threading.Thread(target=self._pump, args=(host.ljust(width), process), daemon=True)
             reader.start()
             readers.append(reader)
+        self.on_hosts_started([p.pid for p in self.processes.values()])
         deadline = time.monotonic() + self.request.max_run_seconds
         failed: tuple[str, int] | None = None
+        failed_at = 0.0
+        stopping = False
         timed_out = False
         while True:
             codes = {host: p.poll() for host, p in self.processes.items()}
             bad = [(h, c) for h, c in codes.items() if c not in (None, 0)]
             if bad and failed is None:
                 failed = bad[0]
+                failed_at = time.monotonic()
+            if failed is not None and not stopping and time.monotonic() > failed_at + PEER_GRACE_SECONDS:
+                # the others had a moment to end on their own (and write their own failure file): stop the rest
+                stopping = True
                 for process in self.processes.values():
                     stop_process_group(process)
             if all(c is not None for c in codes.values()):
@@ -333,10 +351,24 @@ class LocalTrainingJob:
             return "Stopped by the user (StopTrainingJob)"
         if failed is None:
             return None
-        host, code = failed
+        return self._root_cause(failed)
+
+    def _failure_text(self, host: str) -> str | None:
         failure_file = self._host_root(host) / "output" / "failure"
-        if failure_file.exists():
-            text = " ".join(failure_file.read_text(errors="replace").strip()[:1024].split("\n\n"))
+        if not failure_file.exists():
+            return None
+        return " ".join(failure_file.read_text(errors="replace").strip()[:1024].split("\n\n"))
+
+    def _root_cause(self, first: tuple[str, int]) -> str:
+        """The failure to report: a host's own failure (UserError, AlgorithmError, ...) wins over a peer's
+        'lost the connection to another host', whichever exited first; among equals, the first to exit."""
+        failed = [first] + [(h, p.returncode) for h, p in self.processes.items()
+                            if p.returncode not in (None, 0) and h != first[0]]
+        texts = {host: self._failure_text(host) for host, _code in failed}
+        causes = [(h, c) for h, c in failed if texts[h] is not None and PEER_LOST not in texts[h]]
+        host, code = (causes or [(h, c) for h, c in failed if texts[h] is not None] or failed)[0]
+        text = texts[host]
+        if text is not None:
             return f"{text} (host {host}, exit code {code})"
         tail = "\n".join(self.logs.tail(8))
         return f"AlgorithmError: host {host} exited with code {code} and wrote no failure file. Last log lines:\n{tail}"

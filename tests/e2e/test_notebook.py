@@ -62,8 +62,10 @@ def test_notebook_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyP
     try:
         client.execute()
     finally:
+        from opensagemaker.local_service import LocalService
         from opensagemaker.local_store import LocalStore
 
+        LocalService(tmp_path / "service", tmp_path / "store").stop()  # and the endpoints it still serves
         LocalStore(tmp_path / "store").stop()  # the kernel stops it at exit too; this covers a killed kernel
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

@@ -63,8 +63,10 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         done = subprocess.run([sys.executable, "-m", "recommender.tutorial", "--quick", "--output-dir", str(output)],
                               cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     finally:
+        from opensagemaker.local_service import LocalService
         from opensagemaker.local_store import LocalStore
 
+        LocalService(root / "service", root / "store").stop()  # and the endpoints it still serves
         LocalStore(root / "store").stop()  # the job stops it at exit too; this covers a killed job
     assert done.returncode == 0, f"the main job failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return output, done.stdout

@@ -31,8 +31,10 @@ def sdk_env(tmp_path: Path) -> dict[str, str]:
                  "AWS_PROFILE", "OPENSAGEMAKER_BACKEND"):
         env.pop(name, None)
     yield env
+    from opensagemaker.local_service import LocalService
     from opensagemaker.local_store import LocalStore
 
+    LocalService(tmp_path / "service", tmp_path / "store").stop()  # and the endpoints it still serves
     LocalStore(tmp_path / "store").stop()  # whatever a step left running
 
 

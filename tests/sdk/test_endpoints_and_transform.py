@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from opensagemaker import Estimator
 from opensagemaker.amazon.common import write_numpy_to_dense_tensor
 from opensagemaker.backends.local_transform import pack, split_records
 from opensagemaker.exceptions import UnexpectedStatusException
-from opensagemaker.predictor import csv_serializer, json_deserializer
+from opensagemaker.predictor import RealTimePredictor, csv_serializer, json_deserializer
 from tests.conftest import REPO
-from tests.sdk.conftest import TOY_IMAGE
+from tests.sdk.conftest import ROLE, TOY_IMAGE, server_pids
 
 ROWS = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 2.0], [0.5, -1.0], [3.0, 1.0]])
 MEAN = np.array([2.0, 3.0])  # the toy model is the mean of its training rows
@@ -33,7 +36,7 @@ def _train(session, bucket: str, scale: float) -> Estimator:
     buffer = io.BytesIO()
     write_numpy_to_dense_tensor(buffer, np.array([[1.0, 2.0], [3.0, 4.0]]))
     uri = _put(session, bucket, "toy-endpoints/train/data.pbr", buffer.getvalue())
-    estimator = Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="ml.c4.xlarge",
+    estimator = Estimator(TOY_IMAGE, ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge",
                           sagemaker_session=session)
     estimator.set_hyperparameters(feature_dim=2, scale=scale)
     estimator.fit({"train": uri}, logs=False)
@@ -62,23 +65,43 @@ def test_two_live_endpoints_at_once_then_delete_one(trained) -> None:
     first = _tutorial_predictor(one, endpoint_name="toy-first")
     second = _tutorial_predictor(two, endpoint_name="toy-second")
     try:
-        backend = session.backend
-        servers = backend.endpoints.servers("toy-first") + backend.endpoints.servers("toy-second")
-        assert len({s.port for s in servers}) == 2 and all(s.process.poll() is None for s in servers)
+        pids = server_pids("toy-first") + server_pids("toy-second")
+        assert len(set(pids)) == 2 and all(_running(pid) for pid in pids)
         for row in ROWS:
             assert first.predict(row)["predictions"][0]["score"] == pytest.approx(row @ MEAN)
             assert second.predict(row)["predictions"][0]["score"] == pytest.approx(2 * row @ MEAN)
         first.delete_endpoint()
-        assert servers[0].process.poll() is not None  # stopped by pid
+        assert not _alive(pids[0])  # stopped by pid
         assert second.predict(ROWS[0])["predictions"][0]["score"] == pytest.approx(2 * ROWS[0] @ MEAN)
-        with pytest.raises(ValueError, match="Endpoint toy-first not found"):
+        with pytest.raises(ClientError, match="Endpoint toy-first of account 000000000000 not found"):
             first.predict(ROWS[0])
-        with pytest.raises(ValueError, match="already existing endpoint"):
+        with pytest.raises(ClientError, match="already existing endpoint"):
             _tutorial_predictor(two, endpoint_name="toy-second")
     finally:
         for name in ("toy-first", "toy-second"):
-            if name in session.backend.endpoints.names():
+            with contextlib.suppress(ValueError):
                 session.delete_endpoint(name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _alive(pid: int, wait: float = 15) -> bool:
+    """False as soon as ``pid`` is gone; True if it still runs after ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
 
 
 def test_batch_transform_output_matches_predict(trained, capsys) -> None:
@@ -152,22 +175,23 @@ def test_split_records_by_split_type() -> None:
         list(split_records(b"x", "TFRecord", "f"))
 
 
-def test_endpoints_left_running_are_stopped_at_interpreter_exit(trained, sdk_env) -> None:
-    _session, _bucket, one, _two = trained
+def test_an_endpoint_outlives_the_sdk_process_that_deployed_it_as_on_sagemaker(trained, sdk_env) -> None:
+    """Endpoints belong to the local service: one process deploys and exits, another predicts and deletes."""
+    session, _bucket, one, _two = trained
     script = textwrap.dedent(
         f"""
-        import sys
         from opensagemaker import Model, Session
-        from opensagemaker.backends.local_commands import register_image_command
-        register_image_command({TOY_IMAGE!r}, [sys.executable, "-m", "tests.contract.toy_algorithm"])
-        session = Session()
-        Model({one.model_data!r}, {TOY_IMAGE!r}, sagemaker_session=session).deploy(1, "local", endpoint_name="left-on")
-        print(session.backend.endpoints.servers("left-on")[0].process.pid)
+        Model({one.model_data!r}, {TOY_IMAGE!r}, role={ROLE!r}, sagemaker_session=Session()).deploy(
+            1, "local", endpoint_name="left-on")
         """
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
                             env=dict(os.environ), timeout=120)
     assert result.returncode == 0, result.stderr
-    pid = int(result.stdout.strip().splitlines()[-1])
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    (pid,) = server_pids("left-on")
+    assert _running(pid)
+    predictor = RealTimePredictor("left-on", session, serializer=csv_serializer, deserializer=json_deserializer,
+                                  content_type="text/csv")
+    assert predictor.predict(ROWS[0])["predictions"][0]["score"] == pytest.approx(ROWS[0] @ MEAN)
+    session.delete_endpoint("left-on")
+    assert not _alive(pid)

@@ -10,6 +10,7 @@ import scipy.sparse as sp
 
 from opensagemaker import KNN, NTM, RecordSet
 from opensagemaker.backends import storage
+from tests.sdk.conftest import ROLE
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def rng() -> np.random.Generator:
 
 
 def test_record_set_writes_one_shard_per_instance_and_a_manifest(session, rng) -> None:
-    ntm = NTM(role="r", train_instance_count=3, train_instance_type="ml.c4.xlarge", num_topics=2,
+    ntm = NTM(role=ROLE, train_instance_count=3, train_instance_type="ml.c4.xlarge", num_topics=2,
               sagemaker_session=session)
     matrix = sp.csr_matrix(rng.poisson(0.5, size=(10, 6)).astype(np.float32))
     records = ntm.record_set(matrix)
@@ -35,7 +36,7 @@ def test_record_set_writes_one_shard_per_instance_and_a_manifest(session, rng) -
 
 def test_ntm_trains_deploys_and_predicts_topic_weights(session, rng) -> None:
     matrix = sp.csr_matrix(rng.poisson(0.4, size=(120, 30)).astype(np.float32))
-    ntm = NTM(role="r", train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=3, epochs=2,
+    ntm = NTM(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=3, epochs=2,
               encoder_layers=[6, 4], batch_norm=False, sagemaker_session=session)
     ntm.fit(ntm.record_set(matrix), mini_batch_size=32, logs=False)
     sent = ntm.hyperparameters()
@@ -55,7 +56,7 @@ def test_ntm_trains_deploys_and_predicts_topic_weights(session, rng) -> None:
 def test_knn_trains_deploys_and_classifies(session, rng) -> None:
     points = rng.normal(size=(80, 4)).astype(np.float32)
     labels = (points[:, 0] > 0).astype(np.float32)
-    knn = KNN(role="r", train_instance_count=1, train_instance_type="ml.c4.xlarge", k=1, sample_size=80,
+    knn = KNN(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", k=1, sample_size=80,
               predictor_type="classifier", sagemaker_session=session)
     knn.fit(knn.record_set(points, labels), mini_batch_size=40, logs=False)
     predictor = knn.deploy(1, "ml.m4.xlarge")
@@ -68,15 +69,15 @@ def test_knn_trains_deploys_and_classifies(session, rng) -> None:
 
 
 def test_hyperparameters_are_checked_with_the_container_schema_before_any_job(session, rng) -> None:
-    ntm = NTM(role="r", train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=1,
+    ntm = NTM(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=1,
               sagemaker_session=session)
     with pytest.raises(ValueError, match=r"Hyperparameter num_topics: '1' is not in \[2, 1000\]"):
         ntm.fit(ntm.record_set(np.ones((4, 3), dtype=np.float32)))
     assert ntm.latest_training_job is None
     with pytest.raises(ValueError, match="dimension_reduction_target"):
-        KNN(role="r", train_instance_count=1, train_instance_type="x", k=1, sample_size=1, predictor_type="classifier",
+        KNN(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", k=1, sample_size=1, predictor_type="classifier",
             dimension_reduction_type="sign", sagemaker_session=session)
-    knn = KNN(role="r", train_instance_count=1, train_instance_type="x", k=1, sample_size=10,
+    knn = KNN(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", k=1, sample_size=10,
               predictor_type="classifier", sagemaker_session=session)
     knn.fit(knn.record_set(np.ones((10, 3), dtype=np.float32), np.zeros(10, dtype=np.float32)), logs=False)
     with pytest.raises(TypeError, match="accept"):
@@ -87,7 +88,7 @@ def test_ntm_fit_again_with_the_same_checkpoint_uri_continues_training(session, 
     """The mission's checkpoint/resume through the SDK: the second job starts from the first job's last epoch."""
     matrix = sp.csr_matrix(rng.poisson(0.4, size=(120, 30)).astype(np.float32))
     checkpoints = f"s3://{session.default_bucket()}/ntm-resume/checkpoints"
-    ntm = NTM(role="r", train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=3, epochs=2,
+    ntm = NTM(role=ROLE, train_instance_count=1, train_instance_type="ml.c4.xlarge", num_topics=3, epochs=2,
               num_patience_epochs=50, sagemaker_session=session, checkpoint_s3_uri=checkpoints)
     records = ntm.record_set(matrix)
     ntm.fit(records, mini_batch_size=32)

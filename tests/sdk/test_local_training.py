@@ -16,15 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from opensagemaker import Estimator, TrainingInput, s3_input
 from opensagemaker.amazon.common import write_numpy_to_dense_tensor
 from opensagemaker.backends.local_commands import register_image_command, unregister_image_command
 from opensagemaker.exceptions import UnexpectedStatusException
 from tests.conftest import REPO
-from tests.sdk.conftest import TOY_IMAGE
+from tests.sdk.conftest import ROLE, TOY_IMAGE, service_record
 
-METRIC = re.compile(r"^(algo-\d+)\s+\| .*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
+# with several hosts the SDK prints each CloudWatch line after its stream's host part, as it does on SageMaker
+METRIC = re.compile(r"^\[(algo-\d+)-\d+\] .*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
 
 
 def _upload_parts(session, bucket: str, prefix: str, parts: list[np.ndarray], recordio: bool = False) -> str:
@@ -75,9 +77,7 @@ def test_two_hosts_with_sharded_by_s3_key_each_train_on_a_distinct_shard(session
     assert norms["algo-1"] != pytest.approx(norms["algo-2"])
 
 
-def test_fully_replicated_gives_every_host_everything_and_writes_the_sagemaker_tree(session, bucket, capsys,
-                                                                                    monkeypatch) -> None:
-    monkeypatch.setenv("OPENSAGEMAKER_KEEP_WORK", "1")
+def test_fully_replicated_gives_every_host_everything_and_writes_the_sagemaker_tree(session, bucket, capsys) -> None:
     parts = [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[5.0, 6.0]])]
     uri = _upload_parts(session, bucket, "replica-test/train", parts, recordio=True)
     test_uri = _upload_parts(session, bucket, "replica-test/test", parts)
@@ -90,7 +90,7 @@ def test_fully_replicated_gives_every_host_everything_and_writes_the_sagemaker_t
     assert _host_norms(output) == pytest.approx({h: np.linalg.norm(everything) for h in ("algo-1", "algo-2")})
 
     job = estimator.latest_training_job.name
-    work = Path(estimator.sagemaker_session.backend.describe_training_job(job).details["work_dir"])
+    work = Path(service_record("training-jobs", job)["_local"]["work_dir"])  # kept: OPENSAGEMAKER_KEEP_WORK
     config = work / "algo-2" / "input" / "config"
     assert json.loads((config / "hyperparameters.json").read_text()) == {"feature_dim": "2"}
     assert json.loads((config / "resourceconfig.json").read_text())["hosts"] == ["algo-1", "algo-2"]
@@ -141,61 +141,78 @@ def test_an_empty_prefix_fails_the_job_naming_the_uri(session, bucket) -> None:
 
 def test_instance_count_and_type_are_required_and_v1_v2_names_must_agree(session) -> None:
     with pytest.raises(ValueError, match="instance_type"):
-        Estimator(TOY_IMAGE, "role", train_instance_count=1, sagemaker_session=session)
+        Estimator(TOY_IMAGE, ROLE, train_instance_count=1, sagemaker_session=session)
     with pytest.raises(ValueError, match="disagree"):
-        Estimator(TOY_IMAGE, "role", train_instance_count=1, instance_count=2, train_instance_type="local",
+        Estimator(TOY_IMAGE, ROLE, train_instance_count=1, instance_count=2, train_instance_type="local",
                   sagemaker_session=session)
-    v2 = Estimator(image_uri=TOY_IMAGE, role="role", instance_count=2, instance_type="local", sagemaker_session=session)
+    v2 = Estimator(image_uri=TOY_IMAGE, role=ROLE, instance_count=2, instance_type="local", sagemaker_session=session)
     assert (v2.train_instance_count, v2.instance_type) == (2, "local")
 
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]  # a "container" that never finishes
 
 
+def _host_pids(job: str, count: int) -> list[int]:
+    deadline = time.monotonic() + 30
+    while len(pids := service_record("training-jobs", job)["_local"].get("pids", [])) < count:
+        assert time.monotonic() < deadline, f"{job}: hosts did not start"
+        time.sleep(0.05)
+    return pids
+
+
+def _gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_stop_training_job_ends_every_host(session, bucket) -> None:
     uri = _upload_parts(session, bucket, "stop-test/train", [np.ones((2, 2))])
     register_image_command("sleeper", SLEEPER)
     try:
-        estimator = Estimator("example.com/sleeper:1", "role", train_instance_count=2, train_instance_type="local",
+        estimator = Estimator("example.com/sleeper:1", ROLE, train_instance_count=2, train_instance_type="local",
                               sagemaker_session=session)
         estimator.fit({"train": uri}, wait=False)
         job = estimator.latest_training_job.name
-        backend = session.backend
-        deadline = time.monotonic() + 30
-        while len(backend.training_job(job).processes) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        processes = list(backend.training_job(job).processes.values())
-        backend.stop_training_job(job)
+        pids = _host_pids(job, 2)
+        session.backend.stop_training_job(job)
         with pytest.raises(UnexpectedStatusException, match=f"Error for Training job {job}: Stopped"):
             estimator.latest_training_job.wait(logs=False)
-        assert len(processes) == 2 and all(p.poll() is not None for p in processes)
+        assert len(pids) == 2 and all(_gone(pid) for pid in pids)
     finally:
         unregister_image_command("sleeper")
 
 
-def test_hosts_still_training_are_stopped_at_interpreter_exit(session, bucket) -> None:
+def test_a_job_outlives_the_sdk_process_that_started_it_as_on_sagemaker(session, bucket) -> None:
+    """The job belongs to the local service: the SDK process exits, the hosts train on, another process sees the
+    job and stops it."""
     uri = _upload_parts(session, bucket, "exit-test/train", [np.ones((2, 2))])
+    register_image_command("sleeper", SLEEPER)
     script = textwrap.dedent(
         f"""
-        import time
         from opensagemaker import Estimator, Session
-        from opensagemaker.backends.local_commands import register_image_command
-        register_image_command("sleeper", {SLEEPER!r})
-        session = Session()
-        estimator = Estimator("example.com/sleeper:1", "role", train_instance_count=1, train_instance_type="local",
-                              sagemaker_session=session)
+        estimator = Estimator("example.com/sleeper:1", {ROLE!r}, train_instance_count=1,
+                              train_instance_type="local", sagemaker_session=Session())
         estimator.fit({{"train": {uri!r}}}, wait=False)
-        job = session.backend.training_job(estimator.latest_training_job.name)
-        while not job.processes:
-            time.sleep(0.05)
-        print(job.processes["algo-1"].pid)
+        print(estimator.latest_training_job.name)
         """
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.returncode == 0, result.stderr
-    pid = int(result.stdout.strip().splitlines()[-1])
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    try:
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert result.returncode == 0, result.stderr
+        job = result.stdout.strip().splitlines()[-1]
+        (pid,) = _host_pids(job, 1)
+        os.kill(pid, 0)  # still training after its SDK process ended
+        assert session.backend.describe_training_job(job).status == "InProgress"
+        session.backend.stop_training_job(job)
+        assert _gone(pid)
+    finally:
+        unregister_image_command("sleeper")
 
 
 # -- checkpoints (CheckpointConfig) -----------------------------------------------------------------------------
@@ -232,10 +249,10 @@ def test_checkpoints_are_restored_into_every_host_and_saved_after_success_and_fa
 ) -> None:
     uri = _upload_parts(session, bucket, "ckpt-test/train", [np.ones((2, 2))])
     checkpoints = f"s3://{bucket}/ckpt-test/checkpoints"
-    estimator = Estimator(counter_image, "role", train_instance_count=2, train_instance_type="local",
+    estimator = Estimator(counter_image, ROLE, train_instance_count=2, train_instance_type="local",
                           sagemaker_session=session, checkpoint_s3_uri=checkpoints)
     estimator.fit({"train": uri})
-    assert {"algo-1 run 1", "algo-2 run 1"} <= {line.split("| ")[-1] for line in capsys.readouterr().out.splitlines()}
+    assert {"algo-1 run 1", "algo-2 run 1"} <= {line.split("] ")[-1] for line in capsys.readouterr().out.splitlines()}
     stored = session.s3_client().get_object(Bucket=bucket, Key="ckpt-test/checkpoints/state/count.txt")
     assert stored["Body"].read() == b"1"
 
@@ -255,15 +272,15 @@ def test_a_fresh_checkpoint_uri_starts_from_nothing_and_other_local_paths_are_re
     session, bucket, counter_image, capsys, tmp_path: Path
 ) -> None:
     uri = _upload_parts(session, bucket, "ckpt-fresh/train", [np.ones((2, 2))])
-    estimator = Estimator(counter_image, "role", train_instance_count=1, train_instance_type="local",
+    estimator = Estimator(counter_image, ROLE, train_instance_count=1, train_instance_type="local",
                           sagemaker_session=session, checkpoint_s3_uri=(tmp_path / "none-yet").as_uri())
     estimator.fit({"train": uri})
     assert "algo-1 run 1" in capsys.readouterr().out
     assert (tmp_path / "none-yet" / "state" / "count.txt").read_text() == "1"  # file:// URIs work locally
-    elsewhere = Estimator(counter_image, "role", train_instance_count=1, train_instance_type="local",
+    elsewhere = Estimator(counter_image, ROLE, train_instance_count=1, train_instance_type="local",
                           sagemaker_session=session, checkpoint_s3_uri=f"s3://{bucket}/x",
                           checkpoint_local_path="/tmp/ckpt")
-    with pytest.raises(ValueError, match="checkpoint_local_path='/tmp/ckpt'.*leave checkpoint_local_path out"):
+    with pytest.raises(ClientError, match="checkpoint_local_path='/tmp/ckpt'.*leave checkpoint_local_path out"):
         elsewhere.fit({"train": uri})
 
 
@@ -274,12 +291,12 @@ def test_a_fresh_checkpoint_uri_starts_from_nothing_and_other_local_paths_are_re
 ])
 def test_spot_and_checkpoint_settings_are_checked_when_the_estimator_is_made(session, kwargs, message) -> None:
     with pytest.raises(ValueError, match=message):
-        Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="local", sagemaker_session=session,
+        Estimator(TOY_IMAGE, ROLE, train_instance_count=1, train_instance_type="local", sagemaker_session=session,
                   **kwargs)
 
 
 def test_max_wait_without_spot_is_ignored_with_a_warning_as_sdk_v1_ignored_it(session) -> None:
     with pytest.warns(UserWarning, match="applies to Spot training only and is ignored"):
-        estimator = Estimator(TOY_IMAGE, "role", train_instance_count=1, train_instance_type="local",
+        estimator = Estimator(TOY_IMAGE, ROLE, train_instance_count=1, train_instance_type="local",
                               sagemaker_session=session, train_max_wait=3600)
     assert estimator.max_wait is None and estimator.train_max_wait is None and not estimator.use_spot_instances

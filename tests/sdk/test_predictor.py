@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from botocore.exceptions import ClientError
 
 from opensagemaker import Model, RealTimePredictor
 from opensagemaker.exceptions import ModelError
@@ -84,7 +85,7 @@ def test_an_error_answer_raises_model_error_with_status_and_body(echo) -> None:
 
 def test_unknown_endpoint_is_named(session) -> None:
     predictor = RealTimePredictor("no-such-endpoint", session)
-    with pytest.raises(ValueError, match="Endpoint no-such-endpoint not found"):
+    with pytest.raises(ClientError, match="Endpoint no-such-endpoint of account 000000000000 not found"):
         predictor.predict(b"x")
 
 

@@ -15,11 +15,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.sdk import tutorial_cells
+from tests.sdk.conftest import server_pids
 
 TUTORIAL = Path("/work/shared/design/TUTORIAL.md")
 
@@ -94,7 +96,8 @@ while position < len(out):
     while position < len(out) and out[position].isspace():
         position += 1
 own = knn_predictor.predict(predictions[0])
-backend = sagemaker.Session().backend
+sm = boto3.client("sagemaker")  # plain boto3: the session pointed it at the local service
+live = sorted(e["EndpointName"] for e in sm.list_endpoints()["Endpoints"] if e["EndpointStatus"] == "InService")
 print(json.dumps({
     "predictions_shape": list(predictions.shape),
     "row_sums": [float(s) for s in predictions.sum(axis=1)[:5]],
@@ -106,10 +109,9 @@ print(json.dumps({
     "own_distances": own["distances"],
     "own_labels": own["labels"],
     "own_id": int(newidx[0]),
-    "live_endpoints": sorted(backend.endpoints.names()),
+    "live_endpoints": live,
     "knn_endpoint": endpoint_name,
     "ntm_endpoint": ntm_predictor.endpoint,
-    "pids": [s.process.pid for name in backend.endpoints.names() for s in backend.endpoints.servers(name)],
 }))
 '''
 
@@ -144,9 +146,25 @@ def test_ntm_and_knn_modules_run_unchanged_after_the_switch(sdk_env, session, tm
     assert report["own_id"] in [int(label) for label, d in zip(report["own_labels"], distances, strict=True)
                                 if d == pytest.approx(distances[-1])]
     assert sorted([report["knn_endpoint"], report["ntm_endpoint"]]) == report["live_endpoints"]
-    assert "===== Job Complete =====" in result.stdout and re.search(r"^algo-2\s+\| ", result.stdout, re.M)
+    assert "===== Job Complete =====" in result.stdout and re.search(r"^\[algo-2-\d+\] ", result.stdout, re.M)
     assert "Channel train (ShardedByS3Key, 2 object(s)): algo-1: 1, algo-2: 1" in result.stdout
     assert (tmp_path / "trainvectors.csv").exists()
-    for pid in report["pids"]:  # both endpoints were stopped when the interpreter exited
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    # the endpoints outlive the notebook's process, as on SageMaker, until they are deleted
+    pids = [pid for name in report["live_endpoints"] for pid in server_pids(name)]
+    for pid in pids:
+        os.kill(pid, 0)
+    for name in report["live_endpoints"]:
+        session.delete_endpoint(name)
+    for pid in pids:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and _running(pid):
+            time.sleep(0.05)
+        assert not _running(pid), f"model server {pid} still runs after DeleteEndpoint"
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
