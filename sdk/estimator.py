@@ -265,9 +265,6 @@ class EstimatorBase:
         job = _TrainingJob(sagemaker_session, training_job_name)
         job.wait(logs=False)
         description = sagemaker_session.describe_training_job(training_job_name)
-        if "AlgorithmSpecification" not in description:
-            raise ValueError(f"cannot attach to {training_job_name!r}: the {sagemaker_session.backend.name} backend "
-                             "does not describe how it was started")
         init = cls._prepare_init_params_from_job_description(description, model_channel_name)
         first_party = getattr(cls, "hyperparameter_names", None)
         hyperparameters = init.pop("hyperparameters")

@@ -178,11 +178,10 @@ class Session:
 
     @property
     def sagemaker_client(self) -> Any:
-        """The boto3 ``sagemaker`` client: the one given to ``Session``, else the backend's (AWS). The local
-        backend has no SageMaker API to point one at; use this Session's own methods (``describe_training_job``,
-        ``wait_for_job``, ...) there."""
+        """The boto3 ``sagemaker`` client: the one given to ``Session``, else the backend's (Amazon SageMaker, or
+        the local SageMaker service in local mode)."""
         if self._sagemaker_client is None:
-            self._sagemaker_client = self._backend_client("sagemaker")
+            self._sagemaker_client = self.backend.client("sagemaker")
         return self._sagemaker_client
 
     @sagemaker_client.setter
@@ -193,21 +192,12 @@ class Session:
     def sagemaker_runtime_client(self) -> Any:
         """The boto3 ``sagemaker-runtime`` client (see ``sagemaker_client``)."""
         if self._sagemaker_runtime_client is None:
-            self._sagemaker_runtime_client = self._backend_client("sagemaker-runtime")
+            self._sagemaker_runtime_client = self.backend.client("sagemaker-runtime")
         return self._sagemaker_runtime_client
 
     @sagemaker_runtime_client.setter
     def sagemaker_runtime_client(self, client: Any) -> None:
         self._sagemaker_runtime_client = client
-
-    def _backend_client(self, service: str) -> Any:
-        client = getattr(self.backend, "client", None)
-        if not callable(client):
-            raise AttributeError(
-                f"the {self.backend.name} backend has no {service} API client; use Session's own methods "
-                "(describe_training_job, wait_for_job, logs_for_job, delete_endpoint, ...) or OPENSAGEMAKER_BACKEND=aws"
-            )
-        return client(service)
 
     def get_caller_identity_arn(self) -> str:
         """The role ARN jobs run as (v2: the caller's role; local backend: the documented placeholder role)."""
@@ -220,32 +210,8 @@ class Session:
         return f"arn:aws:iam::{self.account_id()}:role/{role}"
 
     def describe_training_job(self, job_name: str) -> dict[str, Any]:
-        """``DescribeTrainingJob``'s answer as a dict (v2 returns boto3's response; keys as in the API)."""
-        description = self.backend.describe_training_job(job_name)
-        if "TrainingJobStatus" in description.details:  # a backend that already speaks the API (AWS)
-            return dict(description.details)
-        answer: dict[str, Any] = {"TrainingJobName": job_name, "TrainingJobStatus": description.status}
-        if description.model_artifacts:
-            answer["ModelArtifacts"] = {"S3ModelArtifacts": description.model_artifacts}
-        if description.failure_reason:
-            answer["FailureReason"] = description.failure_reason
-        job = getattr(self.backend, "training_job", None)
-        request = getattr(job(job_name), "request", None) if callable(job) else None
-        if request is not None:
-            answer.update({
-                "AlgorithmSpecification": {"TrainingImage": request.image_uri, "TrainingInputMode": request.input_mode},
-                "RoleArn": request.role,
-                "HyperParameters": dict(request.hyperparameters),
-                "ResourceConfig": {"InstanceCount": request.instance_count, "InstanceType": request.instance_type,
-                                   "VolumeSizeInGB": request.volume_size_gb},
-                "StoppingCondition": {"MaxRuntimeInSeconds": request.max_run_seconds},
-                "OutputDataConfig": {"S3OutputPath": request.output_path, "KmsKeyId": ""},
-                "InputDataConfig": [{"ChannelName": c.name, "DataSource": {"S3DataSource": {
-                    "S3Uri": c.uri, "S3DataType": c.s3_data_type, "S3DataDistributionType": c.distribution}}}
-                    for c in request.channels],
-                "EnableManagedSpotTraining": request.use_spot,
-            })
-        return answer
+        """``DescribeTrainingJob``'s answer as a dict (as v2 returns boto3's response; keys as in the API)."""
+        return dict(self.sagemaker_client.describe_training_job(TrainingJobName=job_name))
 
 
 def get_execution_role(sagemaker_session: Session | None = None) -> str:

@@ -26,7 +26,9 @@ from tests.conftest import REPO
 from tests.sdk.conftest import ROLE, TOY_IMAGE, service_record
 
 # with several hosts the SDK prints each CloudWatch line after its stream's host part, as it does on SageMaker
-METRIC = re.compile(r"^\[(algo-\d+)-\d+\] .*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
+# SDK v1 prefixes a line with its log stream once a job has more than one; lines read while only the first
+# host's stream existed come unprefixed, so the host is taken from the metric line and checked against the prefix.
+METRIC = re.compile(r"^(?:\[(algo-\d+)-\d+\] )?.*#quality_metric: host=(algo-\d+), train mean_norm <score>=(\S+)$")
 
 
 def _upload_parts(session, bucket: str, prefix: str, parts: list[np.ndarray], recordio: bool = False) -> str:
@@ -49,8 +51,8 @@ def _host_norms(output: str) -> dict[str, float]:
     for line in output.splitlines():
         match = METRIC.match(line)
         if match:
-            assert match.group(1) == match.group(2)  # the prefix names the host that printed the line
-            norms[match.group(1)] = float(match.group(3))
+            assert match.group(1) in (None, match.group(2))  # a prefix names the host that printed the line
+            norms[match.group(2)] = float(match.group(3))
     return norms
 
 

@@ -57,8 +57,9 @@ def test_session_setup_cell_of_current_notebooks(session) -> None:
     assert session.get_caller_identity_arn() == get_execution_role(session)
     assert session.boto_region_name == "us-east-1"
     assert session.expand_role("MyRole") == f"arn:aws:iam::{session.account_id()}:role/MyRole"
-    with pytest.raises(AttributeError, match="local backend has no sagemaker API client"):
-        session.sagemaker_client  # noqa: B018 - the property raises
+    # v2's clients reach the local SageMaker service in local mode, as they reach SageMaker on AWS
+    assert session.sagemaker_client.list_training_jobs()["TrainingJobSummaries"] is not None
+    assert session.sagemaker_runtime_client.meta.service_model.service_name == "sagemaker-runtime"
 
 
 def test_v2_predictor_sends_its_serializers_headers(echo, session) -> None:
