@@ -1,13 +1,23 @@
-"""``ntm-container train|serve``: the NTM algorithm handed to the container core's process boundary."""
+"""``ntm-container train|serve``: the NTM algorithm handed to the container core's process boundary.
+
+Training is imported when it runs: it brings torch, which serving never needs (``ntm-container serve`` starts
+without importing it).
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-from container_core.cli import Algorithm
+from container_core.cli import Algorithm, TrainingContext
 from container_core.cli import main as core_main
-from ntm_container.train import train
+
+
+def train(context: TrainingContext) -> None:
+    from ntm_container.train import train as run
+
+    run(context)
+
 
 ALGORITHM = Algorithm("NTM", train, "ntm_container.serve:HANDLERS")
 
