@@ -1,11 +1,15 @@
 """NTM serving over real HTTP on loopback: every request and response format of CONTRACT.md §1.7-1.9, errors,
-determinism, a corrupt artifact, and single-row CSV latency (the tutorial sends 11,314 single-row requests)."""
+determinism, a corrupt artifact, and single-row CSV latency (the tutorial sends 11,314 single-row requests).
+
+The server under test runs where ``import torch`` fails (a ``torch`` package that raises comes first on its path):
+serving must start and answer every request without torch."""
 
 from __future__ import annotations
 
 import io
 import json
 import statistics
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,11 +39,32 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> OptML:
     return optml
 
 
+NO_TORCH = "torch is not available to the NTM serving process"
+
+
 @pytest.fixture(scope="module")
-def server(trained: OptML, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = start_server([*NTM, "serve"], trained.env(), tmp_path_factory.mktemp("log") / "serve.log")
+def without_torch(trained: OptML, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The trained tree's environment with a ``torch`` package that refuses to import first on the path."""
+    shim = tmp_path_factory.mktemp("no_torch")
+    (shim / "torch").mkdir()
+    (shim / "torch" / "__init__.py").write_text(f"raise ImportError({NO_TORCH!r})\n")
+    env = trained.env()
+    env["PYTHONPATH"] = f"{shim}:{env['PYTHONPATH']}"
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(without_torch: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    started = start_server([*NTM, "serve"], without_torch, tmp_path_factory.mktemp("log") / "serve.log")
     yield started
     started.stop()
+
+
+def test_the_server_runs_where_torch_cannot_be_imported(server: Server, without_torch: dict[str, str]) -> None:
+    refused = subprocess.run([PYTHON, "-c", "import torch"], env=without_torch, capture_output=True, text=True)
+    assert refused.returncode != 0 and NO_TORCH in refused.stderr
+    assert server.client.get("/ping").status_code == 200
+    assert NO_TORCH not in server.log_path.read_text()
 
 
 def _csv(rows: np.ndarray) -> str:
@@ -212,7 +237,7 @@ def test_bad_artifact_fails_at_start_naming_the_file(trained: OptML, tmp_path: P
     copy.model.mkdir(parents=True)
     for path in trained.model.iterdir():
         (copy.model / path.name).write_bytes(path.read_bytes())
-    name = "model_meta.json" if damage == "corrupt_meta" else "ntm_state.pt"
+    name = "model_meta.json" if damage == "corrupt_meta" else "ntm_state.safetensors"
     if damage == "missing_state":
         (copy.model / name).unlink()
     elif damage == "corrupt_state":

@@ -68,7 +68,7 @@ def _link_inside(name: str) -> Damage:
     return damage
 
 
-NTM_META, NTM_STATE, KNN_META, KNN_INDEX = "model_meta.json", "ntm_state.pt", "model_algo-1.json", "model_algo-1"
+NTM_META, NTM_STATE, KNN_META, KNN_INDEX = "model_meta.json", "ntm_state.safetensors", "model_algo-1.json", "model_algo-1"
 # (algorithm, id, damage, fragment of the error; None: serving must start)
 CASES: list[tuple[str, str, Damage, str | None]] = [
     ("ntm", "state-truncated", _truncate(NTM_STATE), f"{NTM_STATE} is corrupt"),
@@ -80,7 +80,7 @@ CASES: list[tuple[str, str, Damage, str | None]] = [
      "Hyperparameter feature_dim: 'many' is not an integer"),
     ("ntm", "meta-shape-mismatch", _edit(NTM_META, lambda m: m["hyperparameters"].update(num_topics=5)),
      f"{NTM_STATE} does not match"),
-    ("ntm", "meta-version", _edit(NTM_META, lambda m: m.update(format_version=99)), "format_version 99 is not 1"),
+    ("ntm", "meta-version", _edit(NTM_META, lambda m: m.update(format_version=99)), "format_version 99 is not one of 1, 2"),
     ("ntm", "link-outside", _link_outside(NTM_META), "outside the model folder"),
     ("ntm", "fifo", _fifo, "is a device, FIFO or socket"),
     ("ntm", "link-inside", _link_inside(NTM_META), None),

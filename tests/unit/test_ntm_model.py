@@ -185,15 +185,35 @@ def _saved(tmp_path: Path) -> tuple[Path, NTM]:
 
 def test_artifact_round_trip(tmp_path: Path) -> None:
     folder, model = _saved(tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == ["model_algo-1", "model_meta.json", "ntm_state.pt", "topic_word.npy",
+    assert sorted(p.name for p in folder.iterdir()) == ["model_algo-1", "model_meta.json", "ntm_state.safetensors", "topic_word.npy",
                                                         "vocab.txt"]
     loaded = artifacts.load(folder)
-    x = torch.from_numpy(_docs().toarray())
-    torch.testing.assert_close(loaded.model.topic_weights(x), model.topic_weights(x))
+    with torch.inference_mode():
+        expected = model.topic_weights(torch.from_numpy(_docs().toarray())).numpy()
+    np.testing.assert_allclose(loaded.encoder.topic_weights(_docs()), expected, rtol=0, atol=1e-6)
     assert loaded.vocabulary == [f"w{i}" for i in range(V)]
     np.testing.assert_array_equal(np.load(folder / "topic_word.npy", allow_pickle=False), model.topic_word().numpy())
     meta = json.loads((folder / "model_meta.json").read_text())
-    assert meta["format_version"] == 1 and meta["shapes"]["decoder.weight"] == [V, K]
+    assert meta["format_version"] == 2 and meta["shapes"]["decoder.weight"] == [V, K]
+
+
+def _as_version_1(folder: Path, model: NTM) -> None:
+    """Rewrite an artifact the way format_version 1 stored it: a torch.save state dict in ntm_state.pt."""
+    (folder / "ntm_state.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "ntm_state.pt")
+    meta = json.loads((folder / "model_meta.json").read_text())
+    (folder / "model_meta.json").write_text(json.dumps({**meta, "format_version": 1}))
+
+
+def test_version_1_artifacts_still_load(tmp_path: Path) -> None:
+    folder, model = _saved(tmp_path)
+    _as_version_1(folder, model)
+    with torch.inference_mode():
+        expected = model.topic_weights(SparseRows.from_csr(_docs())).numpy()
+    np.testing.assert_allclose(artifacts.load(folder).encoder.topic_weights(_docs()), expected, rtol=0, atol=1e-6)
+    (folder / "ntm_state.pt").write_bytes(pickle.dumps({"x": np.zeros(2)}))  # weights_only refuses numpy pickles
+    with pytest.raises(UserError, match="ntm_state.pt is corrupt"):
+        artifacts.load(folder)
 
 
 @pytest.mark.parametrize(
@@ -201,11 +221,11 @@ def test_artifact_round_trip(tmp_path: Path) -> None:
     [
         ("missing_meta", "model_meta.json", "is missing"),
         ("bad_meta", "model_meta.json", "is corrupt"),
-        ("old_format", "model_meta.json", "format_version 0 is not 1"),
-        ("missing_state", "ntm_state.pt", "is missing"),
-        ("truncated_state", "ntm_state.pt", "is corrupt"),
-        ("pickle_state", "ntm_state.pt", "is corrupt"),
-        ("wrong_shape", "ntm_state.pt", "does not match"),
+        ("old_format", "model_meta.json", "format_version 0 is not one of 1, 2"),
+        ("missing_state", "ntm_state.safetensors", "is missing"),
+        ("truncated_state", "ntm_state.safetensors", "is corrupt"),
+        ("pickle_state", "ntm_state.safetensors", "is corrupt"),
+        ("wrong_shape", "ntm_state.safetensors", "does not match"),
     ],
 )
 def test_bad_artifacts_name_the_file(tmp_path: Path, damage: str, name: str, message: str) -> None:
@@ -220,7 +240,7 @@ def test_bad_artifacts_name_the_file(tmp_path: Path, damage: str, name: str, mes
     elif damage == "truncated_state":
         path.write_bytes(path.read_bytes()[:50])
     elif damage == "pickle_state":
-        path.write_bytes(pickle.dumps({"x": np.zeros(2)}))  # weights_only refuses numpy pickles
+        path.write_bytes(pickle.dumps({"x": np.zeros(2)}))  # not a safetensors header
     else:
         meta = json.loads((folder / "model_meta.json").read_text())
         meta["hyperparameters"]["num_topics"] = K + 1
