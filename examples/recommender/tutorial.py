@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender import plots, quality
+from recommender import docs_table, plots, quality
 from recommender.prepare import PreparedCorpus, prepare_corpus, write_channels
 from recommender.report import QualityRow, Report, TopicRow, quality_markdown, write_report
 from recommender.training_log import TeeStdout, final_metrics, loss_curves
@@ -70,6 +70,7 @@ class Settings:
     rows_per_request: int
     lda_iterations: int
     seed: int
+    update_docs: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
@@ -100,6 +101,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
                              "loop, one request per document)")
     parser.add_argument("--lda-iterations", type=int, default=10, help="passes of the LDA baseline")
     parser.add_argument("--seed", type=int, default=0, help="seed of the t-SNE map")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write this run's quality table into README.md and docs/tutorial.md (a full run only)")
     args = parser.parse_args(argv)
     limit = args.limit if args.limit is not None else (600 if args.quick else None)
     epochs = args.epochs if args.epochs is not None else (10 if args.quick else 100)
@@ -107,9 +110,19 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
                         ("--rows-per-request", args.rows_per_request), ("--lda-iterations", args.lda_iterations)):
         if value is not None and value < 1:
             parser.error(f"{name} must be positive, not {value}")
+    if args.update_docs and limit is not None:
+        parser.error("--update-docs writes the documents' table, which is the full corpus's: drop --limit/--quick")
     return Settings(args.archive, args.output_dir, limit, epochs, args.mini_batch_size, args.optimizer,
                     args.learning_rate, args.encoder_layers, args.num_patience_epochs, args.tolerance,
-                    args.rows_per_request, args.lda_iterations, args.seed)
+                    args.rows_per_request, args.lda_iterations, args.seed, args.update_docs)
+
+
+def ntm_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, Any]:
+    """The NTM hyperparameters of the main job (also what tests/e2e/test_quality_table.py re-trains with)."""
+    return dict(num_topics=NUM_TOPICS, feature_dim=vocab_size, mini_batch_size=settings.mini_batch_size,
+                epochs=settings.epochs, num_patience_epochs=settings.num_patience_epochs,
+                tolerance=settings.tolerance, optimizer=settings.optimizer, learning_rate=settings.learning_rate,
+                encoder_layers=settings.encoder_layers)
 
 
 class Progress:
@@ -245,11 +258,7 @@ def run(settings: Settings) -> Outcome:
             ntm = sagemaker.estimator.Estimator(container, role, train_instance_count=2,
                                                 train_instance_type="ml.c4.xlarge", output_path=output_path,
                                                 sagemaker_session=sess)
-            hyperparameters = dict(num_topics=NUM_TOPICS, feature_dim=vocab_size,
-                                   mini_batch_size=settings.mini_batch_size, epochs=settings.epochs,
-                                   num_patience_epochs=settings.num_patience_epochs, tolerance=settings.tolerance,
-                                   optimizer=settings.optimizer, learning_rate=settings.learning_rate,
-                                   encoder_layers=settings.encoder_layers)
+            hyperparameters = ntm_hyperparameters(settings, vocab_size)
             ntm.set_hyperparameters(**hyperparameters)
             progress(f"hyperparameters: {hyperparameters}")
             s3_train = s3_input(s3_train_data, distribution="ShardedByS3Key")
@@ -470,6 +479,9 @@ def run(settings: Settings) -> Outcome:
     )
     report_path = write_report(report, out / "report.html")
     (out / "quality.md").write_text(quality_markdown(table, NUM_NEIGHBORS) + "\n", encoding="utf-8")
+    if settings.update_docs:
+        for path in docs_table.update(quality_markdown(table, NUM_NEIGHBORS)):
+            print(f"updated the quality table of {path}")
     (out / "quality.json").write_text(json.dumps({
         "precision_at_k": {row.method: row.precision for row in table}, "k": NUM_NEIGHBORS, **facts,
     }, indent=1, default=float), encoding="utf-8")
