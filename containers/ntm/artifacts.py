@@ -36,7 +36,7 @@ VOCAB = "vocab.txt"
 
 def build_model(config: NTMConfig) -> NTM:
     return NTM(config.feature_dim, config.num_topics, config.encoder_layers, config.encoder_layers_activation,
-               config.batch_norm)
+               config.batch_norm, config.normalize_topic_logits)
 
 
 def _atomic_write(path: Path, write: Any) -> None:

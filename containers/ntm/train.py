@@ -145,7 +145,8 @@ class Totals:
 
 def _fingerprint(config: NTMConfig, num_hosts: int) -> str:
     """What a checkpoint must share with this run to be resumed (shape-defining settings)."""
-    keys = ("feature_dim", "num_topics", "encoder_layers", "encoder_layers_activation", "batch_norm", "optimizer")
+    keys = ("feature_dim", "num_topics", "encoder_layers", "encoder_layers_activation", "batch_norm", "optimizer",
+            "normalize_topic_logits")
     data = {k: config.to_json()[k] for k in keys}
     data["hosts"] = num_hosts
     return json.dumps(data, sort_keys=True)

@@ -20,7 +20,8 @@ Departures from the tutorial's cells, each printed when it happens: test documen
 ``vectorizer.transform`` (the tutorial's ``fit_transform`` re-fits the vocabulary on the test set); the training
 documents' topic vectors come from the batch transform the tutorial also runs (checked against single ``predict``
 calls on a sample) instead of one request per training document; the NTM hyperparameters are tuned for
-recommendation quality (one 400-unit encoder layer, 64 documents per host and step, patience 10, tolerance 1e-4)
+recommendation quality (one 400-unit encoder layer, 64 documents per host and step, all 100 epochs (patience 100),
+tolerance 1e-4, and this project's ``normalize_topic_logits`` extension)
 and the ``validation`` channel drives early stopping. Test documents go one request each to the NTM and the k-NN
 endpoint, as in the tutorial (``--rows-per-request`` sends several rows per request instead). Endpoints are deleted at
 the end, also after an error.
@@ -71,6 +72,7 @@ class Settings:
     lda_iterations: int
     seed: int
     update_docs: bool = False
+    normalize_topic_logits: bool = True
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
@@ -94,8 +96,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
                         help="NTM learning_rate (default 0.001; adadelta ignores it)")
     parser.add_argument("--encoder-layers", default="400",
                         help="NTM encoder_layers (default 400: one layer; 'auto' = the built-in's 90,60)")
-    parser.add_argument("--num-patience-epochs", type=int, default=10, help="NTM num_patience_epochs (default 10)")
+    parser.add_argument("--num-patience-epochs", type=int, default=100,
+                        help="NTM num_patience_epochs (default 100: all epochs run, the best validation epoch is kept)")
     parser.add_argument("--tolerance", type=float, default=0.0001, help="NTM tolerance (default 0.0001)")
+    parser.add_argument("--normalize-topic-logits", action=argparse.BooleanOptionalAction, default=True,
+                        help="NTM's normalize_topic_logits extension (default on: topic vectors compare by direction)")
     parser.add_argument("--rows-per-request", type=int, default=1,
                         help="test documents per request to the NTM and k-NN endpoints (default 1: the tutorial's "
                              "loop, one request per document)")
@@ -114,7 +119,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
         parser.error("--update-docs writes the documents' table, which is the full corpus's: drop --limit/--quick")
     return Settings(args.archive, args.output_dir, limit, epochs, args.mini_batch_size, args.optimizer,
                     args.learning_rate, args.encoder_layers, args.num_patience_epochs, args.tolerance,
-                    args.rows_per_request, args.lda_iterations, args.seed, args.update_docs)
+                    args.rows_per_request, args.lda_iterations, args.seed, args.update_docs,
+                    args.normalize_topic_logits)
 
 
 def ntm_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, Any]:
@@ -122,7 +128,7 @@ def ntm_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, Any]:
     return dict(num_topics=NUM_TOPICS, feature_dim=vocab_size, mini_batch_size=settings.mini_batch_size,
                 epochs=settings.epochs, num_patience_epochs=settings.num_patience_epochs,
                 tolerance=settings.tolerance, optimizer=settings.optimizer, learning_rate=settings.learning_rate,
-                encoder_layers=settings.encoder_layers)
+                encoder_layers=settings.encoder_layers, normalize_topic_logits=settings.normalize_topic_logits)
 
 
 class Progress:
