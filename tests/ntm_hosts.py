@@ -32,20 +32,25 @@ def train_on_hosts(root: Path, hyperparameters: Mapping[str, Any], train_files: 
             for path in paths:
                 (tree.channel(name) / path.name).write_bytes(path.read_bytes())
         trees.append(tree)
+    # Each host writes to a file: a pipe read only after the first host exits would fill up and block the others.
+    logs = [root / f"{host}.log" for host in names]
     started = time.perf_counter()
-    processes = [subprocess.Popen([PYTHON, "-m", "ntm_container.cli", "train"],
-                                  env=tree.env(ALGO_LEADER_ADDR="127.0.0.1", ALGO_DIST_PORT=port),
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for tree in trees]
-    outputs = []
+    processes = []
     try:
+        for tree, log in zip(trees, logs, strict=True):
+            with open(log, "w") as handle:
+                processes.append(subprocess.Popen([PYTHON, "-m", "ntm_container.cli", "train"],
+                                                  env=tree.env(ALGO_LEADER_ADDR="127.0.0.1", ALGO_DIST_PORT=port),
+                                                  stdout=handle, stderr=subprocess.STDOUT))
         for process in processes:
-            outputs.append(process.communicate(timeout=timeout)[0])
+            process.wait(timeout=timeout)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     seconds = time.perf_counter() - started
+    outputs = [log.read_text() for log in logs]
     for host, process, output in zip(names, processes, outputs, strict=True):
         if process.returncode != 0:
             raise RuntimeError(f"ntm-container train failed on {host}:\n{output[-3000:]}")
