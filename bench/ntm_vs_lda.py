@@ -6,7 +6,9 @@ Data: the tutorial's preparation (``recommender.prepare``, vocabulary 2,000; PYT
 else the bydate archive read with ``load_files`` and a plain ``CountVectorizer(max_features=2000,
 stop_words='english', max_df=.95, min_df=2)``. NTM trains on the training split with the validation split as its
 ``validation`` channel and the 20NG test set as ``test``, using the tutorial's hyperparameters (``mini_batch_size=128,
-epochs=100, num_patience_epochs=5, tolerance=0.001``, default optimizer). The LDAs fit the same training split
+epochs=100, num_patience_epochs=5, tolerance=0.001``, default optimizer), then with the main job's
+(``recommender.tutorial.ntm_hyperparameters``) on one host. ProdLDA is pyro's tutorial model (``run_prodlda``).
+Every row also gets precision@10 on the main job's recommendation task (``Retrieval``). The LDAs fit the same training split
 (sklearn: ``random_state=0``, other settings default, ``learning_method`` batch or online; gensim: ``LdaModel`` on
 ``Sparse2Corpus`` of the same CSR, ``passes=10`` like sklearn's ``max_iter=10``, ``random_state=0``,
 ``eval_every=None`` so no perplexity is computed while timing, other settings default: priors 1/K like sklearn's).
@@ -22,7 +24,7 @@ while the process runs (polled every 20 ms; the time is when the copy was read, 
 ``_em_step`` and gensim's end-of-pass callback copy the topic-word matrix (microseconds) and the NPMI of every
 snapshot is computed after the clock stops.
 
-    pip install -e ".[dev,bench]"      # gensim for its row (not needed by the tests)
+    pip install -e ".[dev,bench]"      # gensim and pyro-ppl for their rows (not needed by the tests)
     PYTHONPATH=examples .venv/bin/python bench/ntm_vs_lda.py [--topics 30] [--no-write]
 """
 
