@@ -6,7 +6,9 @@ Data: the tutorial's preparation (``recommender.prepare``, vocabulary 2,000; PYT
 else the bydate archive read with ``load_files`` and a plain ``CountVectorizer(max_features=2000,
 stop_words='english', max_df=.95, min_df=2)``. NTM trains on the training split with the validation split as its
 ``validation`` channel and the 20NG test set as ``test``, using the tutorial's hyperparameters (``mini_batch_size=128,
-epochs=100, num_patience_epochs=5, tolerance=0.001``, default optimizer). The LDAs fit the same training split
+epochs=100, num_patience_epochs=5, tolerance=0.001``, default optimizer), then with the main job's
+(``recommender.tutorial.ntm_hyperparameters``) on one host. ProdLDA is pyro's tutorial model (``run_prodlda``).
+Every row also gets precision@10 on the main job's recommendation task (``Retrieval``). The LDAs fit the same training split
 (sklearn: ``random_state=0``, other settings default, ``learning_method`` batch or online; gensim: ``LdaModel`` on
 ``Sparse2Corpus`` of the same CSR, ``passes=10`` like sklearn's ``max_iter=10``, ``random_state=0``,
 ``eval_every=None`` so no perplexity is computed while timing, other settings default: priors 1/K like sklearn's).
@@ -22,7 +24,7 @@ while the process runs (polled every 20 ms; the time is when the copy was read, 
 ``_em_step`` and gensim's end-of-pass callback copy the topic-word matrix (microseconds) and the NPMI of every
 snapshot is computed after the clock stops.
 
-    pip install -e ".[dev,bench]"      # gensim for its row (not needed by the tests)
+    pip install -e ".[dev,bench]"      # gensim and pyro-ppl for their rows (not needed by the tests)
     PYTHONPATH=examples .venv/bin/python bench/ntm_vs_lda.py [--topics 30] [--no-write]
 """
 
@@ -41,6 +43,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,40 +58,64 @@ from ntm_container import topics  # noqa: E402
 from tests.ntm_corpus import write_recordio  # noqa: E402
 
 ARCHIVE = Path("/work/shared/data/20newsgroups/20news-bydate.tar.gz")
+NTM_HYPERPARAMETERS = {"mini_batch_size": 128, "epochs": 100, "num_patience_epochs": 5, "tolerance": 0.001}
+"""The tutorial's NTM settings."""
 
 
-def load_corpus() -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, list[str], str]:
-    """(train, validation, test, vocabulary, description)."""
+def load_corpus(with_labels: bool = False) -> tuple:
+    """(train, validation, test, vocabulary, description), plus (train, validation, test) newsgroup labels when
+    ``with_labels``."""
     try:
         from recommender.prepare import prepare_corpus
     except ImportError:
-        return _load_plain()
+        corpus = _load_plain()
+        return corpus if with_labels else corpus[:5]
     corpus = prepare_corpus()
-    return (corpus.train_split, corpus.validation_split, corpus.test_vectors, list(corpus.vocabulary),
-            "recommender.prepare (tutorial module 2: lemmatized, vocab 2,000, docs > 25 words, 80/20 split)")
+    labels = corpus.row_labels
+    loaded = (corpus.train_split, corpus.validation_split, corpus.test_vectors, list(corpus.vocabulary),
+              "recommender.prepare (tutorial module 2: lemmatized, vocab 2,000, docs > 25 words, 80/20 split)")
+    return (*loaded, (labels[: corpus.n_train], labels[corpus.n_train :], corpus.test_labels)) if with_labels else loaded
 
 
-def _load_plain() -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix, list[str], str]:
+def _load_plain() -> tuple:
     from sklearn.datasets import load_files
     from sklearn.feature_extraction.text import CountVectorizer
 
     folder = Path(tempfile.mkdtemp(prefix="20ng-"))
     with tarfile.open(ARCHIVE) as archive:
         archive.extractall(folder, filter="data")
-    train = load_files(folder / "20news-bydate-train", encoding="latin-1", random_state=0).data
-    test = load_files(folder / "20news-bydate-test", encoding="latin-1", random_state=0).data
+    train = load_files(folder / "20news-bydate-train", encoding="latin-1", random_state=0)
+    test = load_files(folder / "20news-bydate-test", encoding="latin-1", random_state=0)
     vectorizer = CountVectorizer(max_features=2000, stop_words="english", max_df=0.95, min_df=2)
-    vectors = vectorizer.fit_transform(train).astype(np.float32).tocsr()
-    vectors = vectors[np.asarray(vectors.sum(axis=1)).ravel() > 0]
+    vectors = vectorizer.fit_transform(train.data).astype(np.float32).tocsr()
+    kept = np.asarray(vectors.sum(axis=1)).ravel() > 0
+    vectors, labels = vectors[kept], train.target[kept]
     split = int(0.8 * vectors.shape[0])
-    test_vectors = vectorizer.transform(test).astype(np.float32).tocsr()
+    test_vectors = vectorizer.transform(test.data).astype(np.float32).tocsr()
     return (vectors[:split], vectors[split:], test_vectors, list(vectorizer.get_feature_names_out()),
-            "load_files + CountVectorizer(max_features=2000, stop_words='english', max_df=.95, min_df=2), 80/20")
+            "load_files + CountVectorizer(max_features=2000, stop_words='english', max_df=.95, min_df=2), 80/20",
+            (labels[:split], labels[split:], test.target))
 
 
 def scores(topic_word: np.ndarray, documents: sp.csr_matrix) -> tuple[float, float]:
     top = topics.top_words(topic_word, topics.SCORED_WORDS)
     return float(topics.npmi(top, documents).mean()), float(topics.topic_uniqueness(top).mean())
+
+
+@dataclass
+class Retrieval:
+    """The main job's recommendation task: a cosine k-NN index over the training and validation documents, the test
+    documents as queries; precision@10 = share of the 10 neighbours from the query's newsgroup."""
+
+    index: sp.csr_matrix
+    index_labels: np.ndarray
+    queries: sp.csr_matrix
+    query_labels: np.ndarray
+
+    def precision(self, index_vectors: np.ndarray, query_vectors: np.ndarray) -> float:
+        from recommender.quality import knn_precision
+
+        return knn_precision(index_vectors, self.index_labels, query_vectors, self.query_labels, 10)
 
 
 def npmi_curve(snapshots: list[tuple[float, int, np.ndarray]], documents: sp.csr_matrix) -> list[tuple[float, int, float]]:
@@ -97,14 +124,16 @@ def npmi_curve(snapshots: list[tuple[float, int, np.ndarray]], documents: sp.csr
 
 
 def run_ntm(train: sp.csr_matrix, validation: sp.csr_matrix, test: sp.csr_matrix, vocabulary: list[str],
-            k: int, extra: dict[str, str]) -> dict:
+            k: int, extra: dict[str, str], retrieval: Retrieval) -> dict:
     import torch
+
+    from ntm_container import artifacts
+    from ntm_container.model import SparseRows
 
     root = Path(tempfile.mkdtemp(prefix="ntm-bench-")) / "opt_ml"
     config = root / "input" / "config"
     config.mkdir(parents=True)
-    hyperparameters = {"num_topics": k, "feature_dim": train.shape[1], "mini_batch_size": 128, "epochs": 100,
-                       "num_patience_epochs": 5, "tolerance": 0.001, **extra}
+    hyperparameters = {"num_topics": k, "feature_dim": train.shape[1], **NTM_HYPERPARAMETERS, **extra}
     (config / "hyperparameters.json").write_text(json.dumps({n: str(v) for n, v in hyperparameters.items()}))
     channels = {"train": train, "validation": validation, "test": test}
     (config / "inputdataconfig.json").write_text(json.dumps(
@@ -154,12 +183,15 @@ def run_ntm(train: sp.csr_matrix, validation: sp.csr_matrix, test: sp.csr_matrix
     topic_word = np.load(root / "model" / "topic_word.npy", allow_pickle=False)
     npmi, tu = scores(topic_word, train)
     listing = [line.split("] ", 2)[-1] for line in out.splitlines() if "] [" in line][:5]
-    return {"npmi": npmi, "tu": tu, "perplexity": perplexity, "seconds": elapsed, "cpu": cpu, "epochs": epochs,
+    model = artifacts.load(root / "model").model
+    with torch.inference_mode():
+        vectors = [model.topic_weights(SparseRows.from_csr(m)).numpy() for m in (retrieval.index, retrieval.queries)]
+    return {"npmi": npmi, "tu": tu, "precision": retrieval.precision(*vectors), "perplexity": perplexity, "seconds": elapsed, "cpu": cpu, "epochs": epochs,
             "loop_seconds": loop, "curve": npmi_curve(sorted(snapshots.values(), key=lambda s: s[1]), train),
             "sample": listing}
 
 
-def run_lda(train: sp.csr_matrix, test: sp.csr_matrix, k: int, method: str = "batch") -> dict:
+def run_lda(train: sp.csr_matrix, test: sp.csr_matrix, k: int, retrieval: Retrieval, method: str = "batch") -> dict:
     from sklearn.decomposition import LatentDirichletAllocation
 
     class Snapshotting(LatentDirichletAllocation):
@@ -180,7 +212,8 @@ def run_lda(train: sp.csr_matrix, test: sp.csr_matrix, k: int, method: str = "ba
     lda.fit(train)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     npmi, tu = scores(lda.components_, train)
-    return {"npmi": npmi, "tu": tu, "perplexity": float(lda.perplexity(test)), "seconds": elapsed,
+    precision = retrieval.precision(lda.transform(retrieval.index), lda.transform(retrieval.queries))
+    return {"npmi": npmi, "tu": tu, "precision": precision, "perplexity": float(lda.perplexity(test)), "seconds": elapsed,
             "cpu": cpu, "epochs": lda.n_iter_, "curve": npmi_curve(snapshots, train)}
 
 
@@ -192,7 +225,7 @@ def gensim_available() -> bool:
     return True
 
 
-def run_gensim(train: sp.csr_matrix, test: sp.csr_matrix, k: int, passes: int = 10) -> dict:
+def run_gensim(train: sp.csr_matrix, test: sp.csr_matrix, k: int, retrieval: Retrieval, passes: int = 10) -> dict:
     from gensim.matutils import Sparse2Corpus
     from gensim.models import LdaModel
     from gensim.models.callbacks import Metric
@@ -217,8 +250,117 @@ def run_gensim(train: sp.csr_matrix, test: sp.csr_matrix, k: int, passes: int = 
     topic_word = lda.get_topics()
     npmi, tu = scores(topic_word, train)
     perplexity = math.exp(-lda.log_perplexity(test_corpus))
-    return {"npmi": npmi, "tu": tu, "perplexity": perplexity, "seconds": elapsed, "cpu": cpu, "epochs": passes,
+
+    def mixtures(matrix: sp.csr_matrix) -> np.ndarray:
+        gamma = lda.inference(list(Sparse2Corpus(matrix, documents_columns=False)))[0]
+        return gamma / gamma.sum(axis=1, keepdims=True)
+
+    precision = retrieval.precision(mixtures(retrieval.index), mixtures(retrieval.queries))
+    return {"npmi": npmi, "tu": tu, "precision": precision, "perplexity": perplexity, "seconds": elapsed, "cpu": cpu, "epochs": passes,
             "curve": npmi_curve(snapshots, train)}
+
+
+def pyro_available() -> bool:
+    try:
+        import pyro  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+PRODLDA = {"hidden": 100, "dropout": 0.2, "epochs": 50, "batch_size": 32, "learning_rate": 1e-3}
+"""Pyro's ProdLDA tutorial settings (pyro.ai/examples/prodlda.html), the peer's only configuration."""
+
+
+def run_prodlda(train: sp.csr_matrix, test: sp.csr_matrix, k: int, retrieval: Retrieval) -> dict:
+    """ProdLDA (Srivastava & Sutton 2017) as pyro's tutorial builds it: a logistic-normal prior N(0, I) on the
+    topic logits, an encoder of two softplus layers with dropout and batch-normalised mean and log-variance, a
+    decoder ``softmax(BN(W theta))`` with dropout on ``theta``, a multinomial likelihood; trained with pyro's SVI
+    (``TraceMeanField_ELBO``, Adam). Seeded; its time is the training loop. Test perplexity is computed as NTM's:
+    exp((reconstruction at the posterior mean + KL) per test word)."""
+    import pyro
+    import pyro.distributions as dist
+    import torch
+    import torch.nn.functional as F
+    from pyro.infer import SVI, TraceMeanField_ELBO
+    from torch import nn
+
+    settings = PRODLDA
+    vocabulary = train.shape[1]
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.drop = nn.Dropout(settings["dropout"])
+            self.fc1 = nn.Linear(vocabulary, settings["hidden"])
+            self.fc2 = nn.Linear(settings["hidden"], settings["hidden"])
+            self.fcmu = nn.Linear(settings["hidden"], k)
+            self.fclv = nn.Linear(settings["hidden"], k)
+            self.bnmu = nn.BatchNorm1d(k, affine=False)
+            self.bnlv = nn.BatchNorm1d(k, affine=False)
+
+        def forward(self, docs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.drop(F.softplus(self.fc2(F.softplus(self.fc1(docs)))))
+            return self.bnmu(self.fcmu(h)), (0.5 * self.bnlv(self.fclv(h))).exp()
+
+    class Decoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.beta = nn.Linear(k, vocabulary, bias=False)
+            self.bn = nn.BatchNorm1d(vocabulary, affine=False)
+            self.drop = nn.Dropout(settings["dropout"])
+
+        def forward(self, theta: torch.Tensor) -> torch.Tensor:
+            return F.softmax(self.bn(self.beta(self.drop(theta))), dim=1)
+
+    encoder, decoder = Encoder(), Decoder()
+
+    def model(docs: torch.Tensor) -> None:
+        pyro.module("decoder", decoder)
+        with pyro.plate("documents", docs.shape[0]):
+            logtheta = pyro.sample("logtheta", dist.Normal(docs.new_zeros(k), docs.new_ones(k)).to_event(1))
+            total = int(docs.sum(-1).max())
+            pyro.sample("obs", dist.Multinomial(total, decoder(F.softmax(logtheta, -1))), obs=docs)
+
+    def guide(docs: torch.Tensor) -> None:
+        pyro.module("encoder", encoder)
+        with pyro.plate("documents", docs.shape[0]):
+            loc, scale = encoder(docs)
+            pyro.sample("logtheta", dist.Normal(loc, scale).to_event(1))
+
+    def dense(matrix: sp.csr_matrix) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(matrix.toarray(), dtype=np.float32))
+
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small steps, as NTM's CPU training does
+    svi = SVI(model, guide, pyro.optim.Adam({"lr": settings["learning_rate"]}), TraceMeanField_ELBO())
+    rng = np.random.default_rng(0)
+    snapshots: list[tuple[float, int, np.ndarray]] = []
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for epoch in range(settings["epochs"]):
+        encoder.train(), decoder.train()
+        order = rng.permutation(train.shape[0])
+        for start in range(0, len(order), settings["batch_size"]):
+            svi.step(dense(train[order[start : start + settings["batch_size"]]]))
+        snapshots.append((time.perf_counter() - started, epoch + 1, decoder.beta.weight.detach().T.numpy().copy()))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    encoder.eval(), decoder.eval()
+    with torch.no_grad():
+        loss = 0.0  # -ELBO of the test documents with theta at the posterior mean, as NTM's test loss
+        for lo in range(0, test.shape[0], 1024):
+            docs = dense(test[lo : lo + 1024])
+            loc, scale = encoder(docs)
+            kl = 0.5 * (scale.pow(2) + loc.pow(2) - 1.0 - 2.0 * scale.log()).sum()
+            loss += float(kl - (docs * decoder(F.softmax(loc, -1)).log()).sum())
+        vectors = [F.softmax(encoder(dense(m))[0], -1).numpy() for m in (retrieval.index, retrieval.queries)]
+    torch.set_num_threads(threads)
+    topic_word = decoder.beta.weight.detach().T.numpy()
+    npmi, tu = scores(topic_word, train)
+    return {"npmi": npmi, "tu": tu, "precision": retrieval.precision(*vectors),
+            "perplexity": math.exp(loss / float(test.sum())), "seconds": elapsed, "cpu": cpu,
+            "epochs": settings["epochs"], "curve": npmi_curve(snapshots, train)}
 
 
 def time_to_quality(curve: list[tuple[float, int, float]], target: float) -> str:
@@ -237,21 +379,38 @@ def main() -> None:
     parser.add_argument("--ntm", action="append", default=[], metavar="NAME=VALUE",
                         help="extra NTM hyperparameter, e.g. --ntm optimizer=adam")
     args = parser.parse_args()
-    train, validation, test, vocabulary, description = load_corpus()
+    train, validation, test, vocabulary, description, labels = load_corpus(with_labels=True)
+    retrieval = Retrieval(sp.vstack([train, validation], format="csr"), np.concatenate(labels[:2]), test, labels[2])
     extra = dict(item.split("=", 1) for item in args.ntm)
+    from recommender.tutorial import ntm_hyperparameters, parse_args
+
+    main_job = {name: value for name, value in ntm_hyperparameters(parse_args([]), train.shape[1]).items()
+                if name not in ("num_topics", "feature_dim")}
     print(f"corpus: {description}; train {train.shape}, validation {validation.shape[0]}, test {test.shape[0]}")
     models: dict[str, tuple[str, Callable[[], dict]]] = {
-        "ntm": ("NTM (ntm-container train)",
-                lambda: run_ntm(train, validation, test, vocabulary, args.topics, extra)),
-        "lda": ("sklearn LatentDirichletAllocation (batch)", lambda: run_lda(train, test, args.topics, "batch")),
-        "online": ("sklearn LatentDirichletAllocation (online)", lambda: run_lda(train, test, args.topics, "online")),
+        "ntm": ("NTM (ntm-container train), the tutorial's hyperparameters",
+                lambda: run_ntm(train, validation, test, vocabulary, args.topics, extra, retrieval)),
+        "ntm-main": ("NTM (ntm-container train), the main job's hyperparameters, 1 host",
+                     lambda: run_ntm(train, validation, test, vocabulary, args.topics, main_job, retrieval)),
+        "lda": ("sklearn LatentDirichletAllocation (batch)",
+                lambda: run_lda(train, test, args.topics, retrieval, "batch")),
+        "online": ("sklearn LatentDirichletAllocation (online)",
+                   lambda: run_lda(train, test, args.topics, retrieval, "online")),
     }
-    skipped = ""
+    missing = []
     if gensim_available():
-        models["gensim"] = ("gensim LdaModel", lambda: run_gensim(train, test, args.topics))
+        models["gensim"] = ("gensim LdaModel", lambda: run_gensim(train, test, args.topics, retrieval))
     else:
-        skipped = ("gensim is not installed, so its row is skipped (install the benches' extra, "
-                   "`pip install -e \".[bench]\"`, to include it)")
+        missing.append("gensim")
+    if pyro_available():
+        models["prodlda"] = ("ProdLDA (pyro-ppl, pyro's tutorial model)",
+                             lambda: run_prodlda(train, test, args.topics, retrieval))
+    else:
+        missing.append("pyro-ppl")
+    skipped = ""
+    if missing:
+        skipped = (f"{' and '.join(missing)} not installed, so those rows are skipped (install the benches' extra, "
+                   "`pip install -e \".[bench]\"`, to include them)")
         print(f"NOTE: {skipped}", file=sys.stderr)
     runs: dict[str, list[dict]] = {key: [] for key in models}
     for repeat in range(args.repeats):  # alternate, so all models see the same background load
@@ -267,18 +426,24 @@ def main() -> None:
     print("NTM topics (first 5):\n  " + "\n  ".join(ntm["sample"]))
     for key, result in best.items():
         print(f"{key} NPMI per pass: " + " ".join(f"{n:.3f}@{s:.1f}s" for s, _, n in result["curve"]))
-    rows = [["model", "K", "NPMI (train docs, top 10)", "TU (top 10)", "test perplexity", "passes",
+    rows = [["model", "K", "precision@10", "NPMI (train docs, top 10)", "TU (top 10)", "test perplexity", "passes",
              f"wall time s (best of {args.repeats})", "CPU time s (that run)", "training docs/s",
              f"time-to-quality s (NPMI >= {target:.4f})", "all wall times s"]]
     documents = train.shape[0]
     for key, result in best.items():
         throughput = f"{documents * result['epochs'] / result['seconds']:.0f}"
-        if key == "ntm":
+        if key.startswith("ntm"):
             throughput += f" (epoch loop: {documents * result['epochs'] / result['loop_seconds']:.0f})"
-        rows.append([models[key][0], args.topics, f"{result['npmi']:.4f}", f"{result['tu']:.4f}",
+        rows.append([models[key][0], args.topics, f"{result['precision']:.4f}", f"{result['npmi']:.4f}",
+                     f"{result['tu']:.4f}",
                      f"{result['perplexity']:.1f}", result["epochs"], f"{result['seconds']:.1f}",
                      f"{result['cpu']:.1f}", throughput, time_to_quality(result["curve"], target),
                      " / ".join(f"{r['seconds']:.1f}" for r in runs[key])])
+    from recommender.quality import tfidf_knn_precision
+
+    tfidf = tfidf_knn_precision(retrieval.index, retrieval.index_labels, retrieval.queries, retrieval.query_labels)
+    rows.append([f"TF-IDF + cosine k-NN (no model, {train.shape[1]} weights)", "", f"{tfidf.precision:.4f}", "", "", "",
+                 "", f"{tfidf.seconds:.1f}", "", "", "", ""])
     verdict = ("NTM reaches at least sklearn LDA's NPMI and TU in less wall time"
                if ntm["npmi"] >= lda["npmi"] and ntm["tu"] >= lda["tu"] and ntm["seconds"] < lda["seconds"]
                else "NTM does NOT beat sklearn LDA on every criterion")
@@ -286,7 +451,11 @@ def main() -> None:
             + "".join(f" --ntm {item}" for item in args.ntm) + f"`. Corpus: {description}; "
             f"{train.shape[0]} training, {validation.shape[0]} validation, {test.shape[0]} test documents. "
             f"NTM hyperparameters: tutorial's (mini_batch_size=128, epochs=100, num_patience_epochs=5, "
-            f"tolerance=0.001){', ' + ', '.join(args.ntm) if args.ntm else ''}. sklearn: random_state=0, otherwise "
+            f"tolerance=0.001){', ' + ', '.join(args.ntm) if args.ntm else ''}; second NTM row: the main job's "
+            f"({json.dumps(main_job)}) on one host. precision@10: cosine k-NN over each model's document-topic "
+            "vectors (NTM: the served topic weights; LDA: the fitted/inferred mixtures; ProdLDA: softmax of the "
+            "encoder's mean), index = training + validation documents, queries = the test documents, as in the main "
+            f"job; TF-IDF is the no-model reference. ProdLDA: pyro's tutorial model and settings ({PRODLDA}). sklearn: random_state=0, otherwise "
             "defaults (max_iter=10; online: batch_size=128). gensim: LdaModel(passes=10, random_state=0, "
             "eval_every=None), otherwise defaults (chunksize=2000, iterations=50, priors 1/K as in sklearn), on "
             "Sparse2Corpus of the same CSR. 'passes' = epochs (NTM, early stopping; the kept model is the best "

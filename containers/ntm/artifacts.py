@@ -50,7 +50,7 @@ def build_model(config: NTMConfig) -> NTM:
     from ntm_container.model import NTM
 
     return NTM(config.feature_dim, config.num_topics, config.encoder_layers, config.encoder_layers_activation,
-               config.batch_norm)
+               config.batch_norm, config.normalize_topic_logits)
 
 
 def _atomic_write(path: Path, write: Any) -> None:

@@ -25,6 +25,8 @@ from container_core.hyperparameters import (
 )
 
 OPTIMIZERS = ("adagrad", "adam", "rmsprop", "sgd", "adadelta")
+EXTENSIONS = ("normalize_topic_logits",)
+"""Hyperparameters of this container that the built-in does not have (each off by default)."""
 ACTIVATIONS = ("sigmoid", "tanh", "relu")
 
 SCHEMA = Schema(
@@ -58,6 +60,11 @@ SCHEMA = Schema(
         Hyperparameter(
             "num_patience_epochs", INTEGER, "successive epochs over which early stopping is evaluated", default=3,
             valid=Interval(1, None),
+        ),
+        Hyperparameter(
+            "normalize_topic_logits", BOOLEAN,
+            "extension (not in the built-in): scale every document's posterior-mean topic logits to length "
+            "sqrt(num_topics), so topic vectors compare by direction under a cosine k-NN", default=False,
         ),
         Hyperparameter(
             "optimizer", STRING, "optimizer", default="adadelta", valid=Choices(OPTIMIZERS), case_insensitive=True,
@@ -97,6 +104,7 @@ class NTMConfig:
     learning_rate: float
     mini_batch_size: int
     num_patience_epochs: int
+    normalize_topic_logits: bool
     optimizer: str
     rescale_gradient: float
     sub_sample: float

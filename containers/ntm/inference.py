@@ -5,7 +5,8 @@ import torch (about 1 s of every start and most of the process's memory). ``Topi
 ``ntm_container.model.Encoder`` in eval mode, tensor for tensor (same state-dict names): the first layer as a
 (vocabulary, hidden) matrix (a sparse-dense product for CSR rows), then ``encoder_layers_activation`` after each
 layer (batch normalisation with the running statistics first when ``batch_norm`` is true), then ``mu`` with its
-affine-free batch normalisation and a softmax. ``tests/unit/test_ntm_inference.py`` holds it to the torch encoder
+affine-free batch normalisation (each row then scaled to length ``sqrt(K)`` when the ``normalize_topic_logits``
+extension is on) and a softmax. ``tests/unit/test_ntm_inference.py`` holds it to the torch encoder
 within 1e-6 for every encoder option.
 """
 
@@ -93,6 +94,7 @@ class TopicEncoder:
         self.mu_weight = get("encoder.mu.weight").T.copy()  # (hidden, K): rows @ it, no transpose per request
         self.mu_bias = get("encoder.mu.bias")
         self.mu_norm = _Norm(get("encoder.mu_norm.running_mean"), get("encoder.mu_norm.running_var"), None, None)
+        self.radius = np.float32(np.sqrt(config.num_topics)) if config.normalize_topic_logits else None
 
     def topic_weights(self, documents) -> np.ndarray:
         """(rows, K) float32 ``softmax(mu)`` of a dense (rows, vocabulary) array or a scipy CSR matrix."""
@@ -106,6 +108,9 @@ class TopicEncoder:
         mu = h @ self.mu_weight
         mu += self.mu_bias
         mu = self.mu_norm(mu)
+        if self.radius is not None:  # as torch's F.normalize: x / max(||x||, 1e-12), then times sqrt(K)
+            norms = np.linalg.norm(mu, axis=1, keepdims=True)
+            mu *= self.radius / np.maximum(norms, np.float32(1e-12))
         mu -= mu.max(axis=1, keepdims=True)
         np.exp(mu, out=mu)
         mu /= mu.sum(axis=1, keepdims=True)

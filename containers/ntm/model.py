@@ -4,8 +4,8 @@ Implements the model SageMaker describes for NTM (CONTRACT.md §1.3; Miao, Yu & 
 Inference for Text Processing", arXiv 1511.06038):
 
 * encoder q(z|x): an MLP of ``encoder_layers`` fully-connected layers with ``encoder_layers_activation`` (and
-  batch normalisation after each layer when ``batch_norm`` is true) gives pi; ``mu = l1(pi)``,
-  ``log sigma^2 = l2(pi)``; ``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` while training;
+  batch normalisation after each layer when ``batch_norm`` is true) gives pi; ``mu = BN(l1(pi))``,
+  ``log sigma^2 = BN(l2(pi))``; ``z = mu + sigma * eps`` with ``eps ~ N(0, I)`` while training;
 * topic weights ``theta = softmax(z)``;
 * decoder p(x|z): ``y = softmax(W theta + b)`` and ``log p(x|z) = sum_v x_v log y_v``; ``W`` (vocabulary x topics)
   is the topic-word matrix;
@@ -15,8 +15,16 @@ Three choices from ProdLDA (Srivastava & Sutton 2017, arXiv 1703.01488) that mak
 posterior from collapsing; none changes what a hyperparameter means: batch normalisation without affine parameters
 on ``mu`` and ``log sigma^2``, and on the decoder's ``W theta`` before the bias is added (so the bias carries the
 background word frequencies and ``W`` carries what is specific to each topic), and dropout (``DROPOUT``) on ``theta``
-while training. Training (``train.py``) also starts the decoder bias at the log word frequencies of the training
-data, so topics need not spend their first epochs learning the background distribution. At inference the topic
+while training.
+
+An extension, ``normalize_topic_logits`` (off by default): ``mu = sqrt(K) * m / ||m||`` with ``m = BN(l1(pi))``,
+so every document's posterior-mean logits have the same length (the length a batch-normalised K-vector has on
+average), documents differ only in the direction of their logits and every mixture ``softmax(mu)`` is equally
+peaked; a cosine k-NN over the mixtures then ranks by that direction instead of by how peaked each document's
+mixture happens to be (measured in bench/RESULTS.md, "NTM quality"). The cost: ``mu`` can no longer shrink to the
+prior's mean, so the KL term is at least K/2 per document, and on a corpus without topics (random counts) the loss
+is higher than without it; that is why it is not the default. Training (``train.py``) also starts the decoder bias at the log word frequencies of the training data, so
+topics need not spend their first epochs learning the background distribution. At inference the topic
 weights are ``softmax(mu)``, the posterior mean: no sampling, so predictions are deterministic and each vector sums
 to 1 (A2).
 
@@ -26,6 +34,7 @@ The first encoder layer is stored as a (vocabulary, hidden) matrix and applied t
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -83,7 +92,8 @@ class BatchNorm(nn.BatchNorm1d):
 class Encoder(nn.Module):
     """q(z|x): bag of words (rows, V) -> ``mu``, ``logvar`` (rows, K)."""
 
-    def __init__(self, vocabulary: int, layers: tuple[int, ...], topics: int, activation: str, batch_norm: bool):
+    def __init__(self, vocabulary: int, layers: tuple[int, ...], topics: int, activation: str, batch_norm: bool,
+                 normalize_logits: bool = False):
         super().__init__()
         self.input_weight = nn.Parameter(torch.empty(vocabulary, layers[0]))
         self.input_bias = nn.Parameter(torch.zeros(layers[0]))
@@ -97,6 +107,7 @@ class Encoder(nn.Module):
         self.logvar = nn.Linear(layers[-1], topics)
         self.mu_norm = BatchNorm(topics, affine=False)
         self.logvar_norm = BatchNorm(topics, affine=False)
+        self.radius = math.sqrt(topics) if normalize_logits else None
 
     def forward(self, x: Documents) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(x, SparseRows):
@@ -107,7 +118,10 @@ class Encoder(nn.Module):
         h = self.activation(self.norms[0](h))
         for layer, norm in zip(self.hidden, self.norms[1:], strict=True):
             h = self.activation(norm(layer(h)))
-        return self.mu_norm(self.mu(h)), self.logvar_norm(self.logvar(h))  # (rows, K) each
+        mu = self.mu_norm(self.mu(h))
+        if self.radius is not None:
+            mu = self.radius * F.normalize(mu, dim=1)  # every row's norm is sqrt(K)
+        return mu, self.logvar_norm(self.logvar(h))  # (rows, K) each
 
 
 class Decoder(nn.Module):
@@ -136,9 +150,9 @@ class NTM(nn.Module):
     """Encoder + decoder; ``forward`` gives the per-document loss, ``topic_weights`` the inference output."""
 
     def __init__(self, vocabulary: int, topics: int, layers: tuple[int, ...], activation: str = "sigmoid",
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, normalize_logits: bool = False):
         super().__init__()
-        self.encoder = Encoder(vocabulary, layers, topics, activation, batch_norm)
+        self.encoder = Encoder(vocabulary, layers, topics, activation, batch_norm, normalize_logits)
         self.decoder = Decoder(topics, vocabulary)
         self.dropout = nn.Dropout(DROPOUT)
 

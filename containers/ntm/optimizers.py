@@ -34,6 +34,7 @@ class Optimizer:
         self.params = list(params)
         self.lr = lr
         self.weight_decay = weight_decay
+        self.step_scale = 1.0  # multiplies every update (train.py: the host count, so a step keeps its size)
         self.steps = 0
         self.slots = [{slot: torch.zeros_like(p) for slot in SLOTS[name]} for p in self.params]
 
@@ -54,15 +55,15 @@ class Optimizer:
             getattr(self, "_" + self.name)(param, grad, slots)
 
     def _sgd(self, param: torch.Tensor, grad: torch.Tensor, slots: dict[str, torch.Tensor]) -> None:
-        param.add_(grad, alpha=-self.lr)
+        param.add_(grad, alpha=-self.lr * self.step_scale)
 
     def _adagrad(self, param: torch.Tensor, grad: torch.Tensor, slots: dict[str, torch.Tensor]) -> None:
         slots["sum"].addcmul_(grad, grad, value=1.0)
-        param.addcdiv_(grad, slots["sum"].sqrt().add_(1e-7), value=-self.lr)
+        param.addcdiv_(grad, slots["sum"].sqrt().add_(1e-7), value=-self.lr * self.step_scale)
 
     def _rmsprop(self, param: torch.Tensor, grad: torch.Tensor, slots: dict[str, torch.Tensor]) -> None:
         slots["square_avg"].mul_(0.9).addcmul_(grad, grad, value=0.1)
-        param.addcdiv_(grad, slots["square_avg"].sqrt().add_(1e-8), value=-self.lr)
+        param.addcdiv_(grad, slots["square_avg"].sqrt().add_(1e-8), value=-self.lr * self.step_scale)
 
     def _adam(self, param: torch.Tensor, grad: torch.Tensor, slots: dict[str, torch.Tensor]) -> None:
         beta1, beta2 = 0.9, 0.999
@@ -71,7 +72,7 @@ class Optimizer:
         correction1 = 1 - beta1**self.steps
         correction2 = 1 - beta2**self.steps
         denominator = (slots["v"].sqrt() / math.sqrt(correction2)).add_(1e-8)
-        param.addcdiv_(slots["m"], denominator, value=-self.lr / correction1)
+        param.addcdiv_(slots["m"], denominator, value=-self.lr * self.step_scale / correction1)
 
     def _adadelta(self, param: torch.Tensor, grad: torch.Tensor, slots: dict[str, torch.Tensor]) -> None:
         rho, eps = 0.9, 1e-5
@@ -79,7 +80,7 @@ class Optimizer:
         square_avg.mul_(rho).addcmul_(grad, grad, value=1 - rho)
         delta = acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)
         acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
-        param.sub_(delta)
+        param.sub_(delta, alpha=self.step_scale)
 
     def state_dict(self) -> dict[str, Any]:
         return {"name": self.name, "steps": self.steps, "slots": self.slots}

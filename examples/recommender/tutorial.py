@@ -20,7 +20,8 @@ Departures from the tutorial's cells, each printed when it happens: test documen
 ``vectorizer.transform`` (the tutorial's ``fit_transform`` re-fits the vocabulary on the test set); the training
 documents' topic vectors come from the batch transform the tutorial also runs (checked against single ``predict``
 calls on a sample) instead of one request per training document; the NTM hyperparameters are tuned for
-recommendation quality (one 400-unit encoder layer, 64 documents per host and step, patience 10, tolerance 1e-4)
+recommendation quality (one 400-unit encoder layer, 64 documents per host and step, all 100 epochs (patience 100),
+tolerance 1e-4, and this project's ``normalize_topic_logits`` extension)
 and the ``validation`` channel drives early stopping. Test documents go one request each to the NTM and the k-NN
 endpoint, as in the tutorial (``--rows-per-request`` sends several rows per request instead). Each run writes under
 its own S3 prefix inside the tutorial's ``20newsgroups/`` (:func:`run_prefix`), so objects an earlier run or notebook
@@ -45,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender import plots, quality
+from recommender import docs_table, plots, quality
 from recommender.newsgroups import ARCHIVE_ENV, CorpusNotFound
 from recommender.prepare import PreparedCorpus, prepare_corpus, write_channels
 from recommender.report import QualityRow, Report, TopicRow, quality_markdown, write_report
@@ -74,6 +75,8 @@ class Settings:
     rows_per_request: int
     lda_iterations: int
     seed: int
+    update_docs: bool = False
+    normalize_topic_logits: bool = True
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Settings:
@@ -97,13 +100,18 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
                         help="NTM learning_rate (default 0.001; adadelta ignores it)")
     parser.add_argument("--encoder-layers", default="400",
                         help="NTM encoder_layers (default 400: one layer; 'auto' = the built-in's 90,60)")
-    parser.add_argument("--num-patience-epochs", type=int, default=10, help="NTM num_patience_epochs (default 10)")
+    parser.add_argument("--num-patience-epochs", type=int, default=100,
+                        help="NTM num_patience_epochs (default 100: all epochs run, the best validation epoch is kept)")
     parser.add_argument("--tolerance", type=float, default=0.0001, help="NTM tolerance (default 0.0001)")
+    parser.add_argument("--normalize-topic-logits", action=argparse.BooleanOptionalAction, default=True,
+                        help="NTM's normalize_topic_logits extension (default on: topic vectors compare by direction)")
     parser.add_argument("--rows-per-request", type=int, default=1,
                         help="test documents per request to the NTM and k-NN endpoints (default 1: the tutorial's "
                              "loop, one request per document)")
     parser.add_argument("--lda-iterations", type=int, default=10, help="passes of the LDA baseline")
     parser.add_argument("--seed", type=int, default=0, help="seed of the t-SNE map")
+    parser.add_argument("--update-docs", action="store_true",
+                        help="write this run's quality table into README.md and docs/tutorial.md (a full run only)")
     args = parser.parse_args(argv)
     limit = args.limit if args.limit is not None else (600 if args.quick else None)
     epochs = args.epochs if args.epochs is not None else (10 if args.quick else 100)
@@ -111,9 +119,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Settings:
                         ("--rows-per-request", args.rows_per_request), ("--lda-iterations", args.lda_iterations)):
         if value is not None and value < 1:
             parser.error(f"{name} must be positive, not {value}")
+    if args.update_docs and limit is not None:
+        parser.error("--update-docs writes the documents' table, which is the full corpus's: drop --limit/--quick")
     return Settings(args.archive, args.output_dir, limit, epochs, args.mini_batch_size, args.optimizer,
                     args.learning_rate, args.encoder_layers, args.num_patience_epochs, args.tolerance,
-                    args.rows_per_request, args.lda_iterations, args.seed)
+                    args.rows_per_request, args.lda_iterations, args.seed, args.update_docs,
+                    args.normalize_topic_logits)
+
+
+def ntm_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, Any]:
+    """The NTM hyperparameters of the main job (also what tests/e2e/test_quality_table.py re-trains with)."""
+    return dict(num_topics=NUM_TOPICS, feature_dim=vocab_size, mini_batch_size=settings.mini_batch_size,
+                epochs=settings.epochs, num_patience_epochs=settings.num_patience_epochs,
+                tolerance=settings.tolerance, optimizer=settings.optimizer, learning_rate=settings.learning_rate,
+                encoder_layers=settings.encoder_layers, normalize_topic_logits=settings.normalize_topic_logits)
 
 
 class Progress:
@@ -268,11 +287,7 @@ def run(settings: Settings) -> Outcome:
             ntm = sagemaker.estimator.Estimator(container, role, train_instance_count=2,
                                                 train_instance_type="ml.c4.xlarge", output_path=output_path,
                                                 sagemaker_session=sess)
-            hyperparameters = dict(num_topics=NUM_TOPICS, feature_dim=vocab_size,
-                                   mini_batch_size=settings.mini_batch_size, epochs=settings.epochs,
-                                   num_patience_epochs=settings.num_patience_epochs, tolerance=settings.tolerance,
-                                   optimizer=settings.optimizer, learning_rate=settings.learning_rate,
-                                   encoder_layers=settings.encoder_layers)
+            hyperparameters = ntm_hyperparameters(settings, vocab_size)
             ntm.set_hyperparameters(**hyperparameters)
             progress(f"hyperparameters: {hyperparameters}")
             s3_train = s3_input(s3_train_data, distribution="ShardedByS3Key")
@@ -496,6 +511,9 @@ def run(settings: Settings) -> Outcome:
     )
     report_path = write_report(report, out / "report.html")
     (out / "quality.md").write_text(quality_markdown(table, NUM_NEIGHBORS) + "\n", encoding="utf-8")
+    if settings.update_docs:
+        for path in docs_table.update(quality_markdown(table, NUM_NEIGHBORS)):
+            print(f"updated the quality table of {path}")
     (out / "quality.json").write_text(json.dumps({
         "precision_at_k": {row.method: row.precision for row in table}, "k": NUM_NEIGHBORS, **facts,
     }, indent=1, default=float), encoding="utf-8")

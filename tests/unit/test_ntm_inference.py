@@ -42,10 +42,12 @@ def _documents(rows: int, seed: int, scale: float = 1.0) -> sp.csr_matrix:
 @pytest.mark.parametrize("layers", ["7", "8,6", "9,7,4"])
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("batch_norm", [False, True])
-def test_numpy_encoder_matches_torch(layers: str, activation: str, batch_norm: bool) -> None:
+@pytest.mark.parametrize("normalize", [False, True])
+def test_numpy_encoder_matches_torch(layers: str, activation: str, batch_norm: bool, normalize: bool) -> None:
     config = NTMConfig.from_hyperparameters({"feature_dim": V, "num_topics": K, "encoder_layers": layers,
-                                             "encoder_layers_activation": activation, "batch_norm": batch_norm})
-    model = _random_model(config, seed=len(layers) + 3 * batch_norm)
+                                             "encoder_layers_activation": activation, "batch_norm": batch_norm,
+                                             "normalize_topic_logits": normalize})
+    model = _random_model(config, seed=len(layers) + 3 * batch_norm + 7 * normalize)
     state = {name: tensor.numpy() for name, tensor in model.state_dict().items()}
     encoder = TopicEncoder(config, state)
     for scale in (1.0, 8.0):  # 8x counts: long documents, activations near saturation

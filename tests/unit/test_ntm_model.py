@@ -14,7 +14,7 @@ import torch
 
 from container_core.errors import UserError
 from ntm_container import artifacts
-from ntm_container.hyperparameters import SCHEMA, NTMConfig
+from ntm_container.hyperparameters import EXTENSIONS, SCHEMA, NTMConfig
 from ntm_container.model import NTM, BatchNorm, SparseRows
 from ntm_container.optimizers import Optimizer
 from ntm_container.train import EarlyStopping, condition_gradients, make_optimizer
@@ -93,7 +93,8 @@ def test_config_parses_what_the_sdks_send() -> None:
 
 
 def test_documented_defaults() -> None:
-    defaults = {p.name: p.default for p in SCHEMA.parameters if not p.required}
+    defaults = {p.name: p.default for p in SCHEMA.parameters if not p.required and p.name not in EXTENSIONS}
+    assert {name: SCHEMA[name].default for name in EXTENSIONS} == {"normalize_topic_logits": False}  # off by default
     assert defaults == {
         "batch_norm": False, "clip_gradient": math.inf, "encoder_layers": "auto",
         "encoder_layers_activation": "sigmoid", "epochs": 50, "learning_rate": 0.001, "mini_batch_size": 256,
@@ -257,3 +258,19 @@ def test_cuda_matches_cpu() -> None:
     expected = model(SparseRows.from_csr(docs)).loss
     on_gpu = model.to("cuda")(SparseRows.from_csr(docs, "cuda")).loss.cpu()
     torch.testing.assert_close(on_gpu, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_normalize_topic_logits_gives_every_document_the_same_logit_length() -> None:
+    x = SparseRows.from_csr(_docs(16)[1:])  # no empty document: its logits have no direction
+    config = NTMConfig.from_hyperparameters({"feature_dim": V, "num_topics": K, "encoder_layers": "6,5",
+                                             "normalize_topic_logits": "true"})
+    for model, expected in ((artifacts.build_model(config).eval(), math.sqrt(K)), (_model().eval(), None)):
+        with torch.no_grad():
+            mu, _ = model.encoder(x)
+            weights = model.topic_weights(x)
+        lengths = mu.norm(dim=1).numpy()
+        if expected is None:
+            assert np.ptp(lengths) > 0.01  # the default leaves the lengths free
+        else:
+            np.testing.assert_allclose(lengths, expected, rtol=1e-5)
+        np.testing.assert_allclose(weights.sum(dim=1).numpy(), 1.0, rtol=1e-5)
