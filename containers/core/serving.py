@@ -34,6 +34,9 @@ from container_core.paths import Paths
 
 log = logging.getLogger("serving")
 
+WORKER_STARTUP_S = 120
+"""How long a serving worker may take to answer uvicorn's health check (import, model load) before it is replaced."""
+
 
 @dataclass(frozen=True)
 class Handlers:
@@ -215,4 +218,7 @@ def serve(handlers_spec: str, paths: Paths) -> None:
     else:
         del model  # each worker loads its own
         os.environ["ALGO_HANDLERS"] = handlers_spec
-        uvicorn.run("container_core.serving:worker_app", factory=True, workers=settings.workers, **common)
+        # uvicorn kills a worker that misses its 5 s health check and starts another; a worker importing torch and
+        # loading a model on a busy host takes longer than that, so with the default no worker ever came up
+        uvicorn.run("container_core.serving:worker_app", factory=True, workers=settings.workers,
+                    timeout_worker_healthcheck=WORKER_STARTUP_S, **common)

@@ -6,15 +6,20 @@ That needs no collective library, so the k-NN image carries none. The leader lis
 retrying while the leader starts, and sends one message: a JSON header ``{"host", "rows", "width", "error"}`` and,
 when it has no error, ``rows x (width + 1)`` little-endian float32 values (features, then the label). The leader
 answers each host with the hosts that failed, so a host that failed makes the others fail fast instead of waiting
-for a timeout. Only bytes and JSON cross the wire, never pickles.
+for a timeout. The other hosts then wait until the leader has written the model and closes their connections
+(``Gathered.release``): Docker Compose, which SageMaker SDK local mode runs a job with, stops every container as soon
+as one exits, so a host that left early would stop the leader mid-build. Only bytes and JSON cross the wire, never
+pickles.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -49,8 +54,28 @@ def _failed_hosts(failed: list[str], error: str | None) -> None:
         raise PlatformError(f"training failed on host(s) {', '.join(failed)}; see their logs")
 
 
+@dataclass
+class Gathered:
+    """Every host's sample on the leader; the other hosts wait until ``release`` (or the end of a ``with``)."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    peers: list[socket.socket] = field(default_factory=list)
+
+    def release(self) -> None:
+        for peer in self.peers:
+            peer.close()
+        self.peers.clear()
+
+    def __enter__(self) -> Gathered:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 def lead(address: tuple[str, int], features: np.ndarray, labels: np.ndarray, error: str | None,
-         hosts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+         hosts: tuple[str, ...]) -> Gathered | None:
     """The leader's side: every host's sample, in host order; None when this host failed (``error``)."""
     width = features.shape[1]
     parts = {hosts[0]: (features, labels)}
@@ -74,21 +99,24 @@ def lead(address: tuple[str, int], features: np.ndarray, labels: np.ndarray, err
             for peer in peers:
                 _send(peer, json.dumps({"failed": failed}).encode())
         except (OSError, ValueError, KeyError) as lost:
-            raise PlatformError(f"the leader did not receive every host's sample within {TIMEOUT_S:.0f} s: "
-                                f"{lost}") from lost
-        finally:
             for peer in peers:
                 peer.close()
+            raise PlatformError(f"the leader did not receive every host's sample within {TIMEOUT_S:.0f} s: "
+                                f"{lost}") from lost
+    if failed:
+        for peer in peers:
+            peer.close()
     _failed_hosts(failed, error)
     if error is not None:
         return None
     ordered = [parts[host] for host in hosts if host in parts]
-    return (np.ascontiguousarray(np.concatenate([f for f, _ in ordered]), dtype=np.float32),
-            np.ascontiguousarray(np.concatenate([lab for _, lab in ordered]), dtype=np.float32))
+    return Gathered(np.ascontiguousarray(np.concatenate([f for f, _ in ordered]), dtype=np.float32),
+                    np.ascontiguousarray(np.concatenate([lab for _, lab in ordered]), dtype=np.float32), peers)
 
 
 def follow(address: tuple[str, int], host: str, features: np.ndarray, labels: np.ndarray, error: str | None) -> None:
-    """A non-leader's side: send this host's sample (or its failure) and learn whether another host failed."""
+    """A non-leader's side: send this host's sample (or its failure), learn whether another host failed, and
+    return once the leader is done."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         try:
@@ -111,4 +139,8 @@ def follow(address: tuple[str, int], host: str, features: np.ndarray, labels: np
             failed = json.loads(_receive(connection))["failed"]
         except (OSError, ValueError, KeyError) as lost:
             raise PlatformError(f"lost the connection to the leader at {address[0]}:{address[1]}: {lost}") from lost
-    _failed_hosts(failed, error)
+        _failed_hosts(failed, error)
+        if error is None:
+            connection.settimeout(None)  # the leader builds the index now, however long that takes
+            with contextlib.suppress(OSError):  # the leader's own failure is its own host's to report
+                connection.recv(1)  # b"" once the leader is done

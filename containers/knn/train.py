@@ -120,25 +120,32 @@ def train(context: TrainingContext) -> None:
     resources = context.resources
     if resources.num_hosts == 1:
         features, labels, _ = sample_shard(context, config, channels["train"])
-    else:
-        address = leader_address(resources)
-        error: ContainerError | None = None
-        try:
-            features, labels, _ = sample_shard(context, config, channels["train"])
-        except ContainerError as failure:  # tell the other hosts before failing, so they do not wait
-            error = failure
-            features, labels = np.zeros((0, config.feature_dim), np.float32), np.zeros(0, np.float32)
-        message = None if error is None else str(error)
-        if resources.is_leader:
-            gathered = gather.lead(address, features, labels, message, resources.hosts)
-        else:
-            gather.follow(address, resources.current_host, features, labels, message)
+        finish(context, config, channels, features, labels)
+        return
+    address = leader_address(resources)
+    error: ContainerError | None = None
+    try:
+        features, labels, _ = sample_shard(context, config, channels["train"])
+    except ContainerError as failure:  # tell the other hosts before failing, so they do not wait
+        error = failure
+        features, labels = np.zeros((0, config.feature_dim), np.float32), np.zeros(0, np.float32)
+    message = None if error is None else str(error)
+    if not resources.is_leader:
+        gather.follow(address, resources.current_host, features, labels, message)
         if error is not None:
             raise error
-        if not resources.is_leader:
-            log.info("sample sent to the leader %s, which writes the model", resources.leader)
-            return
-        features, labels = gathered
+        log.info("sample sent to the leader %s, which wrote the model", resources.leader)
+        return
+    gathered = gather.lead(address, features, labels, message, resources.hosts)
+    if error is not None:
+        raise error
+    with gathered:  # the other hosts stay until the model is written and scored
+        finish(context, config, channels, gathered.features, gathered.labels)
+
+
+def finish(context: TrainingContext, config: KNNConfig, channels: dict, features: np.ndarray,
+           labels: np.ndarray) -> None:
+    """Build and write the model from the (gathered) sample, then score the ``test`` channel."""
     model = build_model(config, features, labels)
     written = artifacts.save(model, context.paths.model)
     log.info("wrote %s", ", ".join(p.name for p in written))

@@ -13,7 +13,8 @@ SDK's ``PATH`` (``install_shims``). It implements exactly those commands, and sa
   it becomes ``SAGEMAKER_BIND_TO_PORT=H`` when the image carries SageMaker's
   ``com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true`` label (ours do) and is refused otherwise; the
   server is told to bind 127.0.0.1 (``ALGO_BIND_HOST``), as ``127.0.0.1:H:C`` would publish it. ``tty`` and
-  ``stdin_open`` are dropped (the SDK reads the output through a pipe). GPU reservations are refused.
+  ``stdin_open`` are dropped (the SDK reads the output through a pipe). A missing bind-mount source folder is
+  created, as Docker does (podman refuses it). GPU reservations are refused.
 - ``up`` attached behaves as compose does: output lines prefixed with the service name, and with
   ``--abort-on-container-exit`` the first container to exit stops the others; the exit status is that container's.
   SIGTERM (the SDK's ``delete_endpoint``) stops every container (SIGTERM, then SIGKILL after 10 s) and exits 0.
@@ -33,7 +34,6 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
 PODMAN = ("podman", "--runtime", "runc")
 ULIMITS = ("--ulimit", "nofile=1000:1000", "--ulimit", "nproc=1000:1000")
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
@@ -52,7 +52,7 @@ def install_shims(folder: Path) -> Path:
         script = folder / name
         script.write_text(
             "#!/bin/sh\n"
-            f"PYTHONPATH={shlex.quote(str(REPO))} exec {shlex.quote(sys.executable)} -m tests.images.docker_adapter "
+            f"exec {shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} "
             f"{prefix}\"$@\"\n"
         )
         script.chmod(0o755)
@@ -99,6 +99,9 @@ def run_command(service: str, config: dict, hosts: list[str]) -> list[str]:
     for item in environment:
         command += ["-e", item]
     for volume in config.get("volumes") or []:
+        source = volume.split(":")[0]
+        if source.startswith("/"):
+            Path(source).mkdir(parents=True, exist_ok=True)  # as Docker does for a missing bind source; podman fails
         command += ["-v", volume]
     entrypoint = _as_list(config.get("entrypoint"))
     if entrypoint:

@@ -110,16 +110,19 @@ def estimator_generation(job: dict, steps: Steps) -> None:
     steps.run("predict", lambda: _predict(predictor, job, v1), "deploy")
     steps.run("delete", lambda: predictor.delete_endpoint(), "deploy")
 
-    def transform():
-        transformer = one.transformer(1, "local", output_path=(work / "transform").as_uri(),
+    def transform(strategy: str | None, name: str):
+        # strategy None: the SDK takes BatchStrategy from the container's /execution-parameters
+        transformer = one.transformer(1, "local", output_path=(work / name).as_uri(), strategy=strategy,
                                       accept="application/jsonlines", assemble_with="Line")
         kwargs = {} if v1 else {"logs": False}
         transformer.transform((work / "batch").as_uri(), content_type="text/csv", split_type="Line", **kwargs)
         transformer.wait(**kwargs)
-        return read_output(work / "transform")
+        return read_output(work / name)
 
     _write_batch(job)
-    steps.run("transform", transform, "fit_1")
+    steps.run("transform", lambda: transform("MultiRecord", "transform"), "fit_1")
+    if not v1:  # v1 fails before the strategy matters (see tests/images/test_sdk_local_mode.py)
+        steps.run("transform_default_strategy", lambda: transform(None, "transform-default"), "fit_1")
 
 
 def _input(job: dict, v1: bool):
@@ -216,10 +219,12 @@ def v3_generation(job: dict, steps: Steps) -> None:
     steps.run("fit_2", lambda: create_training_job("fit-2", 2))
 
     def deploy():
-        client.create_model("model-1", ROLE, {"Image": job["image"], "ModelDataUrl": model_data})
-        client.create_endpoint_config("config-1", [{"VariantName": "AllTraffic", "ModelName": "model-1",
-                                                    "InitialInstanceCount": 1, "InstanceType": "local"}])
-        client.create_endpoint("endpoint-1", "config-1")
+        client.create_model(ModelName="model-1", PrimaryContainer={"Image": job["image"], "ModelDataUrl": model_data,
+                                                                # the local engine reads it unconditionally
+                                                                "Environment": {}})
+        client.create_endpoint_config(EndpointConfigName="config-1", ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": "model-1", "InitialInstanceCount": 1, "InstanceType": "local"}])
+        client.create_endpoint(EndpointName="endpoint-1", EndpointConfigName="config-1")
         return "endpoint-1"
 
     steps.run("deploy", deploy, "fit_1")
@@ -230,32 +235,44 @@ def v3_generation(job: dict, steps: Steps) -> None:
         return json.loads(response["Body"].read())
 
     steps.run("predict", predict, "deploy")
-    steps.run("delete", lambda: client.delete_endpoint("endpoint-1"), "deploy")
+    steps.run("delete", lambda: client.delete_endpoint(EndpointName="endpoint-1"), "deploy")
 
-    def transform():
+    def transform(strategy: str | None, name: str):
         client.create_transform_job(
-            "transform-1", "model-1", None, None, None,
+            TransformJobName=name, ModelName="model-1",
             TransformInput={"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
                                                             "S3Uri": (work / "batch").as_uri()}},
                             "ContentType": "text/csv", "SplitType": "Line"},
-            TransformOutput={"S3OutputPath": (work / "transform").as_uri(), "Accept": "application/jsonlines",
+            TransformOutput={"S3OutputPath": (work / name).as_uri(), "Accept": "application/jsonlines",
                              "AssembleWith": "Line"},
             TransformResources={"InstanceType": "local", "InstanceCount": 1},
+            **({"BatchStrategy": strategy} if strategy else {}),
         )
-        return read_output(work / "transform")
+        return read_output(work / name)
 
-    steps.run("transform", transform, "deploy")
+    steps.run("transform", lambda: transform("MultiRecord", "transform"), "deploy")
+    steps.run("transform_default_strategy", lambda: transform(None, "transform-default"), "deploy")
 
-    def model_builder():
-        from sagemaker.serve import ModelBuilder
-        from sagemaker.serve.mode.function_pointers import Mode as ServeMode
+    def model_builder_local_container():
+        # ModelBuilder(mode=LOCAL_CONTAINER).deploy() ends here, in LocalContainerMode.create_server, with the
+        # model server it detected; called directly because ModelBuilder.build() first validates the role with
+        # IAM, which local mode cannot reach. The Docker API is podman's (DOCKER_HOST, started by the test).
+        import boto3
+        from sagemaker.core.helper.session_helper import Session
+        from sagemaker.serve.mode.local_container_mode import LocalContainerMode
 
-        builder = ModelBuilder(image_uri=job["image"], s3_model_data_url=model_data, role_arn=ROLE,
-                               mode=ServeMode.LOCAL_CONTAINER, sagemaker_session=None)
-        model = builder.build()
-        return str(builder.deploy(model) if hasattr(builder, "deploy") else model.deploy())
+        mode = LocalContainerMode(model_server=None, inference_spec=None, schema_builder=None,
+                                  session=Session(boto_session=boto3.Session(region_name="us-east-1")),
+                                  model_path=str(work / "model-builder"))
+        (work / "model-builder").mkdir(exist_ok=True)
+        try:
+            mode.create_server(image=job["image"], container_timeout_seconds=60, secret_key="",
+                               container_config="host")
+        finally:
+            mode.destroy_server()
+        return "started"
 
-    steps.run("model_builder_deploy", model_builder, "fit_1")
+    steps.run("model_builder_local_container", model_builder_local_container, "fit_1")
 
 
 def main(argv: list[str]) -> int:
@@ -267,7 +284,10 @@ def main(argv: list[str]) -> int:
     else:
         estimator_generation(job, steps)
     steps.path.write_text(json.dumps(steps.results, indent=1))
-    return 0
+    sys.stdout.flush()
+    # An SDK that failed mid-step may leave its serving thread waiting on a container forever (v1, v2 after a
+    # failed transform): do not wait for it; the test removes the containers.
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -54,13 +54,16 @@ def test_installs_only_what_the_program_needs(contents: dict, algorithm: str) ->
 
 
 def documented() -> dict[str, tuple[int, set[str]]]:
-    """docs/images.md's build table: ``{algorithm: (MB over the base, {distribution==version, ...})}``."""
+    """docs/images.md's build table: ``{algorithm: (MB over the base, {package or package==version, ...})}``.
+
+    Versions are written (and checked) only where the Dockerfile pins them; the rest resolve at build time.
+    """
     rows = {}
     for line in DOCS.read_text().splitlines():
         match = re.match(r"\| (NTM|k-NN), CPU, built \| (\d+) MB \| (.*) \|$", line)
         if match:
             algorithm = "ntm" if match[1] == "NTM" else "knn"
-            rows[algorithm] = (int(match[2]), set(re.findall(r"`([\w.-]+==[\w.+-]+)`", match[3])))
+            rows[algorithm] = (int(match[2]), set(re.findall(r"`([\w.+=-]+)`", match[3])))
     return rows
 
 
@@ -69,9 +72,12 @@ def test_docs_give_this_build_sizes_and_main_packages(contents: dict) -> None:
     assert set(rows) == {"knn", "ntm"}, "docs/images.md lacks the '| NTM, CPU, built | N MB | ... |' rows"
     for algorithm, (megabytes, pinned) in rows.items():
         measured = contents[algorithm]["own"] / 1e6
-        assert abs(megabytes - measured) <= 0.03 * measured, f"{algorithm}: docs say {megabytes} MB, built {measured:.0f}"
+        assert abs(megabytes - measured) <= 0.05 * measured, f"{algorithm}: docs say {megabytes} MB, built {measured:.0f}"
         packages = contents[algorithm]["packages"]
-        assert pinned, algorithm
+        listed = {item.split("==")[0].lower() for item in pinned}
+        # every package of the image is listed, the project's own distribution and pip's tooling aside
+        assert listed == set(packages) - {"open-sagemaker-algorithms", "pip", "setuptools", "wheel"}, algorithm
         for item in pinned:
-            name, version = item.split("==")
-            assert packages.get(name) == version, f"{algorithm}: docs say {item}, the image has {packages.get(name)}"
+            if "==" in item:
+                name, version = item.split("==")
+                assert packages[name.lower()] == version, f"{algorithm}: docs say {item}, the image has {packages[name]}"
