@@ -56,6 +56,19 @@ def _jsonable(value) -> bool:
     return True
 
 
+def containers_left(image: str, wait_s: float = 30) -> list[str]:
+    """Containers of ``image`` still there after up to ``wait_s`` (``docker ps``: the CLI the SDK itself uses)."""
+    import subprocess
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        names = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"ancestor={image}"], capture_output=True,
+                               text=True, check=True).stdout.split()
+        if not names or time.monotonic() > deadline:
+            return names
+        time.sleep(1)
+
+
 def csv_body(rows: list[list[float]]) -> str:
     return "\n".join(",".join(repr(float(v)) for v in row) for row in rows)
 
@@ -108,7 +121,11 @@ def estimator_generation(job: dict, steps: Steps) -> None:
     steps.run("fit_2", fit_2)
     predictor = steps.run("deploy", lambda: _deploy(one, v1), "fit_1")
     steps.run("predict", lambda: _predict(predictor, job, v1), "deploy")
-    steps.run("delete", lambda: predictor.delete_endpoint(), "deploy")
+    def delete():
+        predictor.delete_endpoint()
+        return containers_left(job["image"])
+
+    steps.run("delete", delete, "deploy")
 
     def transform(strategy: str | None, name: str):
         # strategy None: the SDK takes BatchStrategy from the container's /execution-parameters
@@ -235,7 +252,11 @@ def v3_generation(job: dict, steps: Steps) -> None:
         return json.loads(response["Body"].read())
 
     steps.run("predict", predict, "deploy")
-    steps.run("delete", lambda: client.delete_endpoint(EndpointName="endpoint-1"), "deploy")
+    def delete():
+        client.delete_endpoint(EndpointName="endpoint-1")
+        return containers_left(job["image"])
+
+    steps.run("delete", delete, "deploy")
 
     def transform(strategy: str | None, name: str):
         client.create_transform_job(
