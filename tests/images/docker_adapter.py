@@ -14,7 +14,8 @@ SDK's ``PATH`` (``install_shims``). It implements exactly those commands, and sa
   ``com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true`` label (ours do) and is refused otherwise; the
   server is told to bind 127.0.0.1 (``ALGO_BIND_HOST``), as ``127.0.0.1:H:C`` would publish it. ``tty`` and
   ``stdin_open`` are dropped (the SDK reads the output through a pipe). A missing bind-mount source folder is
-  created, as Docker does (podman refuses it). GPU reservations are refused.
+  created, as Docker does (podman refuses it). GPU reservations are refused. With ``$OPENSAGEMAKER_TEST_RUN`` set,
+  every container gets the label ``org.opensagemaker.test-run`` with that value, so a test can find its own.
 - ``up`` attached behaves as compose does: output lines prefixed with the service name, and with
   ``--abort-on-container-exit`` the first container to exit stops the others; the exit status is that container's.
   SIGTERM (the SDK's ``delete_endpoint``) stops every container (SIGTERM, then SIGKILL after 10 s) and exits 0.
@@ -25,6 +26,7 @@ SDK's ``PATH`` (``install_shims``). It implements exactly those commands, and sa
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import signal
 import subprocess
@@ -39,6 +41,8 @@ ULIMITS = ("--ulimit", "nofile=1000:1000", "--ulimit", "nproc=1000:1000")
 BIND_TO_PORT_LABEL = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port"
 PASSED_THROUGH = {"images", "pull", "inspect", "rm", "stop", "ps", "info", "logs", "kill"}
 STOP_TIMEOUT_S = 10
+RUN_LABEL = "org.opensagemaker.test-run"
+RUN_LABEL_ENV = "OPENSAGEMAKER_TEST_RUN"
 
 
 class Unsupported(Exception):
@@ -84,6 +88,8 @@ def run_command(service: str, config: dict, hosts: list[str]) -> list[str]:
     image = config["image"]
     command = [*PODMAN, "run", "--rm", "--network", "host", *ULIMITS,
                "--name", config.get("container_name", service)]
+    if os.environ.get(RUN_LABEL_ENV):  # lets a test find (and remove) exactly the containers of its own run
+        command += ["--label", f"{RUN_LABEL}={os.environ[RUN_LABEL_ENV]}"]
     for host in hosts:
         command += ["--add-host", f"{host}:127.0.0.1"]
     environment = config.get("environment") or []

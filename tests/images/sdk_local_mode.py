@@ -62,8 +62,9 @@ def containers_left(image: str, wait_s: float = 30) -> list[str]:
 
     deadline = time.monotonic() + wait_s
     while True:
-        names = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"ancestor={image}"], capture_output=True,
-                               text=True, check=True).stdout.split()
+        names = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"ancestor={image}", "--filter",
+                                f"label=org.opensagemaker.test-run={os.environ['OPENSAGEMAKER_TEST_RUN']}"],
+                               capture_output=True, text=True, check=True).stdout.split()
         if not names or time.monotonic() > deadline:
             return names
         time.sleep(1)
