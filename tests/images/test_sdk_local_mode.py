@@ -51,6 +51,11 @@ KNOWN_SDK_FAILURES = {
         "sagemaker/local/data.py:96",
         "after a transform fails inside it (sagemaker/local/data.py:96) SDK v2 never stops the serving container",
     ),
+    ("v3", "cleanup"): (
+        "sagemaker/core/local/data.py:95",
+        "after a transform fails inside it (sagemaker/core/local/data.py:95) SDK v3's local engine never stops the "
+        "serving container",
+    ),
     ("v2", "transform_default_strategy"): (
         "sagemaker/local/data.py:96",
         "SDK v2 local mode takes BatchStrategy from /execution-parameters but accepts only 'MultiRecord' / "
