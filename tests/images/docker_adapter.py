@@ -12,7 +12,9 @@ SDK's ``PATH`` (``install_shims``). It implements exactly those commands, and sa
   compose network, and all traffic stays on loopback. A published port ``H:C`` cannot be remapped on the host network:
   it becomes ``SAGEMAKER_BIND_TO_PORT=H`` when the image carries SageMaker's
   ``com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true`` label (ours do) and is refused otherwise; the
-  server is told to bind 127.0.0.1 (``ALGO_BIND_HOST``), as ``127.0.0.1:H:C`` would publish it. ``tty`` and
+  server is told to bind 127.0.0.1 (``ALGO_BIND_HOST``), as ``127.0.0.1:H:C`` would publish it. For the same
+  reason each ``up`` gives its hosts one free port for their rendezvous (``ALGO_DIST_PORT``, unless set): on a
+  compose network every job has its own addresses, on the host network concurrent jobs would all take 29500. ``tty`` and
   ``stdin_open`` are dropped (the SDK reads the output through a pipe). A missing bind-mount source folder is
   created, as Docker does (podman refuses it). GPU reservations are refused. With ``$OPENSAGEMAKER_TEST_RUN`` set,
   every container gets the label ``org.opensagemaker.test-run`` with that value, so a test can find its own.
@@ -29,6 +31,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -78,7 +81,13 @@ def _as_list(value: object) -> list[str]:
     return [str(v) for v in value]
 
 
-def run_command(service: str, config: dict, hosts: list[str]) -> list[str]:
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_command(service: str, config: dict, hosts: list[str], rendezvous_port: int) -> list[str]:
     """The ``podman run`` of one compose service (see the module docstring for what is translated and how)."""
     known = {"image", "container_name", "command", "entrypoint", "environment", "volumes", "networks", "ports",
              "tty", "stdin_open", "network_mode"}
@@ -102,6 +111,8 @@ def run_command(service: str, config: dict, hosts: list[str]) -> list[str]:
                               f"and {image} does not accept SAGEMAKER_BIND_TO_PORT")
         environment = [*environment, f"SAGEMAKER_BIND_TO_PORT={host_port or container_port}",
                        "ALGO_BIND_HOST=127.0.0.1"]
+    if not any(item.startswith("ALGO_DIST_PORT=") for item in environment):
+        environment = [*environment, f"ALGO_DIST_PORT={rendezvous_port}"]
     for item in environment:
         command += ["-e", item]
     for volume in config.get("volumes") or []:
@@ -146,7 +157,8 @@ def up(compose: dict, options: list[str]) -> int:
         if config.get("deploy"):
             raise Unsupported("GPU reservations (deploy.resources): this machine has no GPU")
     hosts = _hosts(services)
-    commands = {service: run_command(service, config, hosts) for service, config in services.items()}
+    port = _free_port()  # one rendezvous port per job: on the host network every job shares one port space
+    commands = {service: run_command(service, config, hosts, port) for service, config in services.items()}
     names = [config.get("container_name", service) for service, config in services.items()]
     if "--detach" in options or "-d" in options:
         for command in commands.values():

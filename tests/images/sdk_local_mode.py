@@ -36,7 +36,10 @@ class Steps:
         try:
             value = function()
         except BaseException as error:  # noqa: BLE001 - every failure is the result, never a crash of the script
-            frame = traceback.extract_tb(error.__traceback__)[-1]
+            frames = traceback.extract_tb(error.__traceback__)
+            # the innermost frame in the SDK's own code names the SDK line (a json or urllib3 frame would not)
+            inside_sdk = [f for f in frames if "/site-packages/sagemaker/" in f.filename]
+            frame = (inside_sdk or frames)[-1]
             self.results[name] = {"ok": False, "error": f"{type(error).__name__}: {error}"[:3000],
                                   "where": f"{frame.filename}:{frame.lineno}",
                                   "traceback": "".join(traceback.format_exception(error))[-6000:]}
@@ -94,9 +97,9 @@ def estimator_generation(job: dict, steps: Steps) -> None:
 
     work = Path(job["work"])
     session = LocalSession()
-    session.config = {"local": {"local_code": True, "serving_port": job["port"],
-                                "container_root": str(work / "containers")}}
-    (work / "containers").mkdir(parents=True, exist_ok=True)
+    session.config = local_config(job)
+    if v1:  # v1 builds its runtime client before it reads any config (local_session.py:414): always port 8080
+        session.sagemaker_runtime_client.serving_port = job["port"]
     train = {"train": _input(job, v1)}
 
     def estimator(count: int, output: str):
@@ -213,9 +216,7 @@ def v3_generation(job: dict, steps: Steps) -> None:
     from sagemaker.core.local.local_session import LocalSession
 
     session = LocalSession()
-    session.config = {"local": {"local_code": True, "serving_port": job["port"],
-                                "container_root": str(work / "containers")}}
-    (work / "containers").mkdir(exist_ok=True)
+    session.config = local_config(job)
     client = session.sagemaker_client
 
     def create_training_job(name: str, count: int) -> str:
@@ -295,6 +296,13 @@ def v3_generation(job: dict, steps: Steps) -> None:
         return "started"
 
     steps.run("model_builder_local_container", model_builder_local_container, "fit_1")
+
+
+def local_config(job: dict) -> dict:
+    """The SDKs' ``local`` settings: the serving port (a free one, not 8080) and where job folders go."""
+    (Path(job["work"]) / "containers").mkdir(parents=True, exist_ok=True)
+    return {"local": {"local_code": True, "serving_port": job["port"],
+                      "container_root": str(Path(job["work"]) / "containers")}}
 
 
 def main(argv: list[str]) -> int:
