@@ -122,7 +122,7 @@ def train(context: TrainingContext) -> None:
         features, labels, _ = sample_shard(context, config, channels["train"])
         finish(context, config, channels, features, labels)
         return
-    address = leader_address(resources)
+    link = gather.join(leader_address(resources), resources.hosts, resources.current_host)
     error: ContainerError | None = None
     try:
         features, labels, _ = sample_shard(context, config, channels["train"])
@@ -130,15 +130,12 @@ def train(context: TrainingContext) -> None:
         error = failure
         features, labels = np.zeros((0, config.feature_dim), np.float32), np.zeros(0, np.float32)
     message = None if error is None else str(error)
-    if not resources.is_leader:
-        gather.follow(address, resources.current_host, features, labels, message)
-        if error is not None:
-            raise error
-        log.info("sample sent to the leader %s, which wrote the model", resources.leader)
-        return
-    gathered = gather.lead(address, features, labels, message, resources.hosts)
+    gathered = link.exchange(features, labels, message)
     if error is not None:
         raise error
+    if gathered is None:
+        log.info("sample sent to the leader %s, which wrote the model", resources.leader)
+        return
     with gathered:  # the other hosts stay until the model is written and scored
         finish(context, config, channels, gathered.features, gathered.labels)
 
