@@ -25,8 +25,9 @@ from pathlib import Path
 
 # Exact pins, so a test run is reproducible; move them forward on purpose, never by accident.
 GENERATIONS: dict[str, tuple[str, ...]] = {
-    # v1's last release imports only with protobuf 3.x.
-    "v1": ("sagemaker==1.72.1", "protobuf<4", "numpy", "scipy"),
+    # v1's last release imports only with protobuf 3.x; its local mode writes compose files with PyYAML (its
+    # "local" extra pins PyYAML<6, which does not build on Python 3.11; v1 only calls yaml.dump).
+    "v1": ("sagemaker==1.72.1", "protobuf<4", "numpy", "scipy", "PyYAML==6.0.4"),
     "v2": ("sagemaker==2.257.7",),
     "v3": ("sagemaker==3.27.0",),
     # The AWS CLI v1 from PyPI (the v2 CLI is not on PyPI).

@@ -183,8 +183,18 @@ def run_serving(algorithm: Algorithm, paths: Paths) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error (no mode, an unknown one) is a failed job too: SageMaker shows ``/opt/ml/output/failure``."""
+
+    def error(self, message: str) -> None:
+        self.print_usage(sys.stderr)
+        write_failure(Paths.from_env(), UserError(f"{self.prog}: {message} (the container runs as "
+                                                  f"'{self.prog} train' or '{self.prog} serve')"))
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def main(algorithm: Algorithm, argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=f"{algorithm.name.lower()}-container",
         description=f"The {algorithm.name} algorithm container (SageMaker train/serve contract). "
         "SM_OPT_ML sets the /opt/ml root.",

@@ -64,7 +64,7 @@ def parse_csv_bytes(data: bytes, label_size: int, feature_dim: int | None, sourc
     rectangle of finite numbers goes through ``parse_csv``, which gives the same batch or names the bad line.
     """
     encoding = (charset or "utf-8").strip().lower()
-    if len(data) >= _PANDAS_MIN_BYTES and encoding in _ASCII_SUPERSETS:
+    if len(data) >= _PANDAS_MIN_BYTES and encoding in _ASCII_SUPERSETS and _pandas() is not None:
         body = data.strip(b"\r\n")
         newline = body.find(b"\n")
         columns = (body if newline < 0 else body[:newline]).count(b",") + 1
@@ -103,12 +103,21 @@ def _split_labels(matrix: np.ndarray, checked: bool, label_size: int, feature_di
 _PANDAS_MIN_BYTES = 1 << 16
 
 
+def _pandas() -> Any:
+    """pandas, or None where it is not installed (the NTM image: its CSV bodies go through numpy's parser)."""
+    try:
+        import pandas
+    except ImportError:
+        return None
+    return pandas
+
+
 def _parse_csv_fast(text: str, rows: int, columns: int) -> np.ndarray | None:
     """Small bodies: numpy's separator parser (no import cost). Large ones: pandas' C parser (6x numpy.loadtxt).
 
     Returns None when the text is not a clean rectangle of numbers.
     """
-    if len(text) >= _PANDAS_MIN_BYTES:
+    if len(text) >= _PANDAS_MIN_BYTES and _pandas() is not None:
         return _read_with_pandas(io.StringIO(text), rows, columns)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -121,7 +130,7 @@ def _parse_csv_fast(text: str, rows: int, columns: int) -> np.ndarray | None:
 
 def _read_with_pandas(stream: io.StringIO | io.BytesIO, rows: int, columns: int) -> np.ndarray | None:
     """pandas' C parser; None unless the result is a (rows, columns) rectangle of numbers."""
-    import pandas as pd
+    pd = _pandas()
 
     try:
         with np.errstate(over="ignore"):  # a number beyond float32 becomes inf, which the callers report by line

@@ -9,7 +9,8 @@ model code runs; the body size is capped (413); errors become one line of text, 
 Settings come from the environment, read once in ``ServingSettings.from_env``:
 ``SAGEMAKER_BIND_TO_PORT`` (8080), ``ALGO_BIND_HOST`` (0.0.0.0; the SDK's local backend uses 127.0.0.1),
 ``SAGEMAKER_MAX_PAYLOAD_IN_MB`` (6), ``SAGEMAKER_MODEL_SERVER_WORKERS`` (CPU count),
-``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (application/json), ``SAGEMAKER_BATCH`` (any case of true).
+``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` (application/json), ``SAGEMAKER_BATCH`` (any case of true: batch
+transform, whose JSON Lines responses then end without a newline, the separator ``AssembleWith=Line`` adds).
 """
 
 from __future__ import annotations
@@ -28,10 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from container_core.errors import ContainerError, PayloadTooLarge, UnsupportedContentType, UserError
-from container_core.mime import JSON, MediaType, negotiate, parse_media_type
+from container_core.mime import JSON, JSONLINES, MediaType, negotiate, parse_media_type
 from container_core.paths import Paths
 
 log = logging.getLogger("serving")
+
+WORKER_STARTUP_S = 120
+"""How long a serving worker may take to answer uvicorn's health check (import, model load) before it is replaced."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,10 @@ def create_app(handlers: Handlers, settings: ServingSettings, model: Any = None)
             data = handlers.input_fn(body, content_type, model)
             prediction = handlers.predict_fn(data, model)
             payload = handlers.output_fn(prediction, accept, model)
+            if settings.batch and accept.base == JSONLINES:
+                # batch transform appends the record separator itself (AssembleWith=Line): a trailing newline of
+                # ours would leave a blank line after every mini-batch
+                payload = payload.removesuffix(b"\n")
             return Response(payload, status_code=200, media_type=accept.base)
         except ClientDisconnect:  # the client went away mid-body: nobody to answer, nothing of ours failed
             log.info("client disconnected before the request body ended")
@@ -210,4 +218,7 @@ def serve(handlers_spec: str, paths: Paths) -> None:
     else:
         del model  # each worker loads its own
         os.environ["ALGO_HANDLERS"] = handlers_spec
-        uvicorn.run("container_core.serving:worker_app", factory=True, workers=settings.workers, **common)
+        # uvicorn kills a worker that misses its 5 s health check and starts another; a worker importing torch and
+        # loading a model on a busy host takes longer than that, so with the default no worker ever came up
+        uvicorn.run("container_core.serving:worker_app", factory=True, workers=settings.workers,
+                    timeout_worker_healthcheck=WORKER_STARTUP_S, **common)

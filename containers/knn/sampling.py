@@ -7,19 +7,14 @@ shard is equally likely. The draws are vectorised per batch but identical in law
 algorithm: row ``t`` (0-based) draws ``j ~ U{0..t}`` and replaces slot ``j`` when ``j < quota``; when one batch
 replaces a slot twice the later row wins, as it would sequentially.
 
-``gather`` brings every host's sample to the leader over ``torch.distributed`` with plain tensors (counts first, then
-a padded float32 block; no pickling), after an all-host status exchange so a host that failed makes the others fail
-fast instead of waiting for a timeout.
+``knn_container.gather`` then brings every host's sample to the leader.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from container_core.batch import Batch
-from container_core.errors import PlatformError
 
 
 def host_quota(sample_size: int, num_hosts: int, rank: int) -> int:
@@ -69,36 +64,3 @@ class Reservoir:
         """The sampled ``(features, labels)``: ``min(capacity, seen)`` rows."""
         size = min(self.capacity, self.seen)
         return self.features[:size], self.labels[:size]
-
-
-def gather(dist: Any, features: np.ndarray, labels: np.ndarray, error: str | None, rank: int,
-           hosts: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
-    """Collect every host's sample on rank 0 (the leader); other ranks get ``None``.
-
-    ``error`` is this host's failure message, if any: every host learns that some host failed and raises
-    ``PlatformError`` naming it (the failing host raises its own error after this exchange).
-    """
-    import torch
-
-    width = features.shape[1]
-    status = torch.tensor([features.shape[0], 0 if error is None else 1], dtype=torch.int64)
-    everyone = [torch.zeros(2, dtype=torch.int64) for _ in hosts]
-    dist.all_gather(everyone, status)
-    failed = [hosts[i] for i, s in enumerate(everyone) if int(s[1]) != 0]
-    if failed:
-        if error is not None:
-            return None
-        raise PlatformError(f"training failed on host(s) {', '.join(failed)}; see their logs")
-    counts = [int(s[0]) for s in everyone]
-    longest = max(max(counts), 1)
-    block = torch.zeros((longest, width + 1), dtype=torch.float32)
-    block[: counts[rank], :width] = torch.from_numpy(features)
-    block[: counts[rank], width] = torch.from_numpy(labels)
-    if rank == 0:
-        received = [torch.zeros_like(block) for _ in hosts]
-        dist.gather(block, gather_list=received, dst=0)
-        parts = [part[:count].numpy() for part, count in zip(received, counts, strict=True)]
-        stacked = np.concatenate(parts)
-        return np.ascontiguousarray(stacked[:, :width]), np.ascontiguousarray(stacked[:, width])
-    dist.gather(block, dst=0)
-    return None

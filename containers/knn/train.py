@@ -1,7 +1,7 @@
 """k-NN training: sample, reduce, index, write the artifact, and score the ``test`` channel (CONTRACT.md §2.3).
 
 Every host reservoir-samples its quota of its own shard of ``train``; with several hosts the leader gathers the
-samples over ``torch.distributed`` (gloo) and alone builds and writes the one index (A8). The optional ``test``
+samples over TCP (``knn_container.gather``) and alone builds and writes the one index (A8). The optional ``test``
 channel is then scored on the leader, one log line per mini-batch and the final metric lines of A1:
 ``#test_score (algo-1) : ('accuracy', v)`` and ``#quality_metric: host=algo-1, test accuracy <score>=v``
 (``mse`` / ``<loss>`` for the regressor).
@@ -16,14 +16,14 @@ import numpy as np
 
 from container_core.channels import load_channels
 from container_core.cli import TrainingContext, TrainingStopped
-from container_core.distributed import init_process_group
+from container_core.distributed import leader_address
 from container_core.errors import ContainerError, UserError
-from knn_container import artifacts, index
+from knn_container import artifacts, gather, index
 from knn_container.channels import CHANNELS, labelled_batches
 from knn_container.hyperparameters import KNNConfig
 from knn_container.prediction import predict_rows
 from knn_container.reduction import Reduction
-from knn_container.sampling import Reservoir, gather, host_quota
+from knn_container.sampling import Reservoir, host_quota
 
 log = logging.getLogger("knn.train")
 
@@ -113,25 +113,29 @@ def train(context: TrainingContext) -> None:
     resources = context.resources
     if resources.num_hosts == 1:
         features, labels, _ = sample_shard(context, config, channels["train"])
-    else:
-        dist = init_process_group(resources, backend="gloo")
-        error: ContainerError | None = None
-        try:
-            features, labels, _ = sample_shard(context, config, channels["train"])
-        except ContainerError as failure:  # tell the other hosts before failing, so they do not wait
-            error = failure
-            features, labels = np.zeros((0, config.feature_dim), np.float32), np.zeros(0, np.float32)
-        try:
-            gathered = gather(dist, features, labels, None if error is None else str(error), resources.rank,
-                              resources.hosts)
-        finally:
-            dist.destroy_process_group()
-        if error is not None:
-            raise error
-        if not resources.is_leader:
-            log.info("sample sent to the leader %s, which writes the model", resources.leader)
-            return
-        features, labels = gathered
+        finish(context, config, channels, features, labels)
+        return
+    link = gather.join(leader_address(resources), resources.hosts, resources.current_host)
+    error: ContainerError | None = None
+    try:
+        features, labels, _ = sample_shard(context, config, channels["train"])
+    except ContainerError as failure:  # tell the other hosts before failing, so they do not wait
+        error = failure
+        features, labels = np.zeros((0, config.feature_dim), np.float32), np.zeros(0, np.float32)
+    message = None if error is None else str(error)
+    gathered = link.exchange(features, labels, message)
+    if error is not None:
+        raise error
+    if gathered is None:
+        log.info("sample sent to the leader %s, which wrote the model", resources.leader)
+        return
+    with gathered:  # the other hosts stay until the model is written and scored
+        finish(context, config, channels, gathered.features, gathered.labels)
+
+
+def finish(context: TrainingContext, config: KNNConfig, channels: dict, features: np.ndarray,
+           labels: np.ndarray) -> None:
+    """Build and write the model from the (gathered) sample, then score the ``test`` channel."""
     model = build_model(config, features, labels)
     written = artifacts.save(model, context.paths.model)
     log.info("wrote %s", ", ".join(p.name for p in written))

