@@ -1,6 +1,6 @@
 """The v1-style Python SDK that runs the open NTM and k-NN containers locally or on Amazon SageMaker.
 
-The names are SageMaker Python SDK v1's (CONTRACT.md §5.1), with the v2 spellings where they are cheap:
+The names are SageMaker Python SDK v1's (docs/contract.md §5.1), with the v2 spellings where they are cheap:
 ``Session``, ``get_execution_role``, ``estimator.Estimator``, ``s3_input`` / ``TrainingInput``, ``NTM``, ``KNN``,
 ``RealTimePredictor`` / ``Predictor``, ``Transformer``, ``amazon.amazon_estimator.get_image_uri``,
 ``amazon.common`` (RecordIO-protobuf), ``predictor.csv_serializer`` & co, and SDK v2's ``serializers`` /

@@ -4,7 +4,7 @@ v1 keyword names (``train_instance_count``, ``train_instance_type``, ``train_max
 ``train_use_spot_instances``, ``train_max_wait``, ``image_name``) and their v2 names (``instance_count``,
 ``instance_type``, ``max_run``, ``volume_size``, ``use_spot_instances``, ``max_wait``, ``image_uri``) are both
 accepted; giving both with different values is an error. Hyperparameters are sent as ``str(value)`` for every value,
-as v1's generic ``Estimator`` does (CONTRACT.md §3.2).
+as v1's generic ``Estimator`` does (docs/contract.md §3.2).
 
 Spot and checkpoints: ``use_spot_instances`` needs ``max_wait`` (>= ``max_run``); ``checkpoint_s3_uri`` is synced
 with ``/opt/ml/checkpoints`` (SageMaker's ``CheckpointConfig``), so a job run again, or a Spot job restarted after

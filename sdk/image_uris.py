@@ -1,6 +1,6 @@
 """Image URIs of the built-in NTM and k-NN algorithms, and the repository name inside a URI.
 
-``get_image_uri(region, 'ntm')`` returns what SDK v1 returns (CONTRACT.md §5.1), e.g.
+``get_image_uri(region, 'ntm')`` returns what SDK v1 returns (docs/contract.md §5.1), e.g.
 ``382416733822.dkr.ecr.us-east-1.amazonaws.com/ntm:1``: on SageMaker that is AWS's closed built-in; the local
 backend only looks at the repository name (``ntm``, ``knn``, or one of this project's own names such as
 ``open-ntm``) to decide which program runs (see ``opensagemaker.backends.local_commands``). ``retrieve`` is the v2

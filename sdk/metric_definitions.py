@@ -2,7 +2,7 @@
 
 SageMaker scrapes metrics from a custom image's log only through the regexes given with the training or tuning job
 (the built-in algorithms have theirs attached by AWS), so these images publish their own. Each regex matches a line
-that the containers print (CONTRACT.md part A §1) and captures the number in its first group:
+that the containers print (docs/contract.md part A §1) and captures the number in its first group:
 
 * NTM, per epoch and host: ``#quality_metric: host=algo-1, epoch=3, train total_loss <loss>=6.27`` and the same
   with ``validation``; after training, the final-model lines without ``epoch=`` (``validation total_loss``,

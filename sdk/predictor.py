@@ -1,6 +1,6 @@
 """Real-time predictors: ``RealTimePredictor`` (v1) and ``Predictor`` (its v2 name), plus v1's serializer objects.
 
-Headers, in both generations' terms (CONTRACT.md §5.3):
+Headers, in both generations' terms (docs/contract.md §5.3):
 
 * a value given as ``content_type`` / ``accept`` (at ``__init__`` or assigned later, v1 and v2.154+) is sent as is;
 * else, a v2 serializer / deserializer object (``CSVSerializer()``, ``JSONDeserializer()``, ...) sets them from its

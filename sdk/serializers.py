@@ -3,7 +3,7 @@
 v1 (what the tutorials use): module-level objects ``csv_serializer``, ``json_serializer``, ``npy_serializer``,
 ``csv_deserializer``, ``json_deserializer``, ``numpy_deserializer``; a serializer is called as ``s(data) -> body``
 and carries ``content_type``; a deserializer is called as ``d(stream, content_type)`` and carries ``accept``
-(CONTRACT.md §5.1). v2: classes ``CSVSerializer`` / ``JSONDeserializer`` ... with ``serialize(data)`` /
+(docs/contract.md §5.1). v2: classes ``CSVSerializer`` / ``JSONDeserializer`` ... with ``serialize(data)`` /
 ``deserialize(stream, content_type)`` and ``CONTENT_TYPE`` / ``ACCEPT``. Every class here speaks both, so either kind
 of object can be put on a predictor. The CSV rules are v1's: one row -> one line, a 2-D sequence -> rows joined by
 ``\\n`` with no trailing newline, numbers written by ``csv.writer``.

@@ -1,7 +1,7 @@
 """Channels, their content types and files, and the cluster layout, from ``/opt/ml/input/config``.
 
 ``inputdataconfig.json`` names the channels; a missing ``ContentType`` means RecordIO-protobuf (the v1 tutorials send
-none, CONTRACT.md §1.2). Files whose name (or any folder under the channel) starts with ``.`` or ``_`` are skipped,
+none, docs/contract.md §1.2). Files whose name (or any folder under the channel) starts with ``.`` or ``_`` are skipped,
 as the open-source built-in XGBoost does, so ``.amazon.manifest`` and ``_SUCCESS`` never reach a reader.
 ``resourceconfig.json`` gives the hosts; the first one is the leader.
 """

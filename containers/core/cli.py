@@ -1,6 +1,6 @@
 """The process boundary of a container: ``<algo>-container train`` and ``<algo>-container serve``.
 
-This is the one place that configures logging and the one error boundary of each process (CONTRACT.md A9):
+This is the one place that configures logging and the one error boundary of each process (docs/contract.md A9):
 any exception ends training with ``/opt/ml/output/failure`` holding the human message first (under 1024 characters,
 no traceback: the log has it with ``SM_LOG_LEVEL=DEBUG``) and a non-zero exit code (2 user error, 1 algorithm
 error, 3 platform error, 143 stopped by SIGTERM). SIGTERM during training sets ``TrainingContext.stop_requested``

@@ -1,7 +1,7 @@
 """Text formats in and out: CSV (training files and request bodies), JSON and JSON lines instances, and the
 JSON / JSON lines response encoders. RecordIO-protobuf lives in ``recordio``; ``decode`` picks by media type.
 
-CSV: one row per line, no header, the first ``label_size`` columns are labels (CONTRACT.md §2.2, A3); a ``charset``
+CSV: one row per line, no header, the first ``label_size`` columns are labels (docs/contract.md §2.2, A3); a ``charset``
 parameter names the encoding (default UTF-8). JSON: ``{"instances": [...]}`` with dense ``{"features": [...]}`` or
 ``{"data": {"features": {"values", "keys", "shape"}}}`` instances, or a bare array of numbers / rows (§1.8, A3).
 """

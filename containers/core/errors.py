@@ -1,4 +1,4 @@
-"""The error taxonomy shared by training and serving (CONTRACT.md A9).
+"""The error taxonomy shared by training and serving (docs/contract.md A9).
 
 ``UserError``: the caller can fix it (a hyperparameter, a channel, a request body).
 ``AlgorithmError``: our bug; the message says what failed, the traceback goes to the log.

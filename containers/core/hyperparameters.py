@@ -1,6 +1,6 @@
 """The hyperparameter schema engine: declare each hyperparameter once, as data, and derive everything else.
 
-SageMaker delivers hyperparameters as a JSON object of strings (CONTRACT.md §3.2); SDK v1 sends ``str(value)``
+SageMaker delivers hyperparameters as a JSON object of strings (docs/contract.md §3.2); SDK v1 sends ``str(value)``
 (``"True"``, ``"[50, 25]"``) and the first-party classes send JSON. ``Schema.validate`` parses those tolerantly
 (never with ``eval``), checks ranges, required keys and cross-field rules, and rejects unknown keys with the closest
 valid name (A7). Every message is generated from the declaration, e.g.

@@ -1,4 +1,4 @@
-"""Metric lines in the first-party format (CONTRACT.md A1), which the SDK's MetricDefinitions regexes parse.
+"""Metric lines in the first-party format (docs/contract.md A1), which the SDK's MetricDefinitions regexes parse.
 
     #quality_metric: host=algo-1, epoch=3, train total_loss <loss>=6.52
     #quality_metric: host=algo-1, test total_loss <loss>=6.61

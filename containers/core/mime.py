@@ -2,7 +2,7 @@
 
 ``text/csv; label_size=1; charset=utf-8`` -> ``MediaType("text/csv", {"label_size": "1", "charset": "utf-8"})``.
 Accept negotiation honours q-values and wildcards; an absent Accept or ``*/*`` means the container's default
-(``application/json``, CONTRACT.md A4).
+(``application/json``, docs/contract.md A4).
 """
 
 from __future__ import annotations

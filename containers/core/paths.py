@@ -1,7 +1,7 @@
 """The ``/opt/ml`` tree of the SageMaker container contract, built once at start-up from the environment.
 
 ``SM_OPT_ML`` moves the root (the SDK's local backend gives every host its own tree); everything below it follows
-the SageMaker layout (CONTRACT.md §3.2).
+the SageMaker layout (docs/contract.md §3.2).
 """
 
 from __future__ import annotations

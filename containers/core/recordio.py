@@ -1,4 +1,4 @@
-"""RecordIO-protobuf: the MXNet RecordIO framing around ``aialgs.data.Record`` messages (CONTRACT.md §4).
+"""RecordIO-protobuf: the MXNet RecordIO framing around ``aialgs.data.Record`` messages (docs/contract.md §4).
 
 Byte-compatible with the AWS SDK's ``write_numpy_to_dense_tensor``, ``write_spmatrix_to_sparse_tensor`` and
 ``read_records`` (golden files in ``tests/golden``). The Record schema is built at run time from its descriptor, so no

@@ -1,6 +1,6 @@
 """The inference HTTP server shared by both containers: a small Starlette app under uvicorn.
 
-Routes (CONTRACT.md §3.3-3.4): ``GET /ping`` (200 once the model is loaded), ``POST /invocations``,
+Routes (docs/contract.md §3.3-3.4): ``GET /ping`` (200 once the model is loaded), ``POST /invocations``,
 ``GET /execution-parameters`` (batch transform). Each algorithm supplies the four handlers people know from
 sagemaker-inference: ``model_fn(model_dir)``, ``input_fn(body, content_type, model)``, ``predict_fn(data, model)``,
 ``output_fn(prediction, accept, model)``. Content types are checked (415) and Accept negotiated (406) before any

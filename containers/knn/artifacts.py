@@ -1,4 +1,4 @@
-"""The k-NN model artifact: the files the built-in writes (CONTRACT.md §2.4), in this project's safe format (A8).
+"""The k-NN model artifact: the files the built-in writes (docs/contract.md §2.4), in this project's safe format (A8).
 
 ``model_algo-1``            the faiss index (``faiss.write_index``)
 ``model_algo-1.labels``     one float32 label per indexed point, raw little-endian binary, in index id order

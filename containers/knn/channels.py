@@ -1,4 +1,4 @@
-"""The k-NN channels: ``train`` (sampled and indexed) and ``test`` (scored), both labelled (CONTRACT.md §2.2).
+"""The k-NN channels: ``train`` (sampled and indexed) and ``test`` (scored), both labelled (docs/contract.md §2.2).
 
 RecordIO-protobuf records carry the label in ``label["values"]``; CSV rows carry it in the first column
 (``label_size`` defaults to 1 for k-NN training, A3). A record or row without a label is a ``UserError`` that names

@@ -1,4 +1,4 @@
-"""The k-NN hyperparameters (CONTRACT.md §2.1), declared once as data, and the cross-field rules between them.
+"""The k-NN hyperparameters (docs/contract.md §2.1), declared once as data, and the cross-field rules between them.
 
 The schema engine (``container_core.hyperparameters``) parses the strings SageMaker delivers and writes every
 range message; the rules below are the built-in's documented cross-field constraints, each a named function so a

@@ -5,7 +5,7 @@ inverted lists (``auto`` = sqrt of the number of sampled points, which is ``samp
 many) and searches the ``nprobe`` closest lists (default ``ceil(sqrt(nlist))``, stored in the metadata where a user
 may raise it for recall); ``faiss.IVFPQ`` stores each vector as ``pq_m`` 8-bit codes (fewer bits when fewer than
 256 points are sampled). When ``pq_m`` does not divide the dimension, vectors are zero-padded up to the next
-multiple (CONTRACT.md §2.1; with a reduction the target is raised instead, see ``train``); zeros change no L2
+multiple (docs/contract.md §2.1; with a reduction the target is raised instead, see ``train``); zeros change no L2
 distance. Without ``faiss_index_pq_m``, IVFPQ uses the largest allowed value not above ``dim / 2``.
 
 Metrics: ``L2`` reports Euclidean distances (faiss gives squared ones), nearest first. ``INNER_PRODUCT`` reports the

@@ -1,7 +1,7 @@
 """Dimension reduction before indexing: ``sign`` (random sign projection) and ``fjlt`` (fast Johnson-Lindenstrauss).
 
 Both map ``input_dim`` features to ``target_dim`` and preserve L2 distances and inner products in expectation
-(CONTRACT.md §2.3). The transform is drawn once from a seed at training, stored in the model artifact
+(docs/contract.md §2.3). The transform is drawn once from a seed at training, stored in the model artifact
 (``model_algo-1.reduction.npz``, plain arrays, read with ``allow_pickle=False``) and applied unchanged at serving.
 
 * ``sign``: ``x @ R`` with ``R[i, j] = ±1/sqrt(target_dim)`` (Achlioptas 2003). Cost O(n d t).

@@ -1,6 +1,6 @@
 """Sampling ``sample_size`` points across the hosts of a training job, in one pass and bounded memory.
 
-``sample_size`` is a total over the cluster (CONTRACT.md §2.3): each host keeps its quota
+``sample_size`` is a total over the cluster (docs/contract.md §2.3): each host keeps its quota
 (``host_quota``: as even as possible, the remainder to the first hosts) of its own shard with reservoir sampling
 (Algorithm R, Vitter 1985), so memory is ``quota x feature_dim`` whatever the shard size and every subset of the
 shard is equally likely. The draws are vectorised per batch but identical in law to the one-row-at-a-time

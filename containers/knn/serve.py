@@ -1,4 +1,4 @@
-"""k-NN inference handlers for the core's HTTP app (CONTRACT.md §2.5, A4, A5).
+"""k-NN inference handlers for the core's HTTP app (docs/contract.md §2.5, A4, A5).
 
 The model (index, labels, editable JSON) is loaded once per worker; every request is decoded and width-checked
 (400 naming ``feature_dim``) before faiss sees it, then searched in ONE faiss call whatever its row count.

@@ -1,4 +1,4 @@
-"""k-NN training: sample, reduce, index, write the artifact, and score the ``test`` channel (CONTRACT.md §2.3).
+"""k-NN training: sample, reduce, index, write the artifact, and score the ``test`` channel (docs/contract.md §2.3).
 
 Every host reservoir-samples its quota of its own shard of ``train``; with several hosts the leader gathers the
 samples over TCP (``knn_container.gather``) and alone builds and writes the one index (A8). The optional ``test``

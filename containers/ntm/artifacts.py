@@ -1,4 +1,4 @@
-"""The NTM model artifact: safe, explicit, versioned (ARCHITECTURE.md "Model artifacts"; CONTRACT.md A8).
+"""The NTM model artifact: safe, explicit, versioned (docs/contract.md A8, docs/artifacts.md).
 
 ``/opt/ml/model`` holds:
 

@@ -1,7 +1,7 @@
 """``model_algo-1``: the NTM artifact file the built-in wrote, for code written for it.
 
 AWS's NTM notebooks inspect a trained model with ``tar -xzf model.tar.gz; unzip model_algo-1`` and then
-``mx.nd.load('params')['arg:projection_weight']``, the topic-word matrix W (CONTRACT.md §1.6). This module writes that
+``mx.nd.load('params')['arg:projection_weight']``, the topic-word matrix W (docs/contract.md §1.6). This module writes that
 file beside this project's own artifact (``artifacts.py``, which stays the source of truth and never reads this one):
 a zip holding one member, ``params``, an MXNet NDArray file (``container_core.ndarray_file``, written without MXNet)
 with the decoder in MXNet's FullyConnected naming and orientation:

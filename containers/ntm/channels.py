@@ -1,4 +1,4 @@
-"""NTM channels (CONTRACT.md §1.2): ``train`` (required), ``validation``, ``test``, ``auxiliary``.
+"""NTM channels (docs/contract.md §1.2): ``train`` (required), ``validation``, ``test``, ``auxiliary``.
 
 Data channels take RecordIO-protobuf (dense or sparse; the default when no ContentType is given) or dense CSV
 (``label_size`` defaults to 0). Every batch is turned into CSR here, so a corpus is never a dense matrix: sparse

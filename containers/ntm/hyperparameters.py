@@ -1,4 +1,4 @@
-"""NTM hyperparameters, declared once (CONTRACT.md §1.1), and the typed configuration training uses.
+"""NTM hyperparameters, declared once (docs/contract.md §1.1), and the typed configuration training uses.
 
 Ranges are the documented ones, not the v1 SDK's stricter ones (``epochs`` has no maximum, ``num_patience_epochs``
 none either). Two deliberate narrowings, each because the documented end point cannot train: ``sub_sample`` must be

@@ -1,6 +1,6 @@
 """The neural topic model: an NVDM-style variational autoencoder over bag-of-words documents.
 
-Implements the model SageMaker describes for NTM (CONTRACT.md §1.3; Miao, Yu & Blunsom 2016, "Neural Variational
+Implements the model SageMaker describes for NTM (docs/contract.md §1.3; Miao, Yu & Blunsom 2016, "Neural Variational
 Inference for Text Processing", arXiv 1511.06038):
 
 * encoder q(z|x): an MLP of ``encoder_layers`` fully-connected layers with ``encoder_layers_activation`` (and

@@ -1,4 +1,4 @@
-"""NTM inference handlers (CONTRACT.md §1.7-1.9): documents in, topic weights out.
+"""NTM inference handlers (docs/contract.md §1.7-1.9): documents in, topic weights out.
 
 Requests: ``text/csv`` (dense rows, ``label_size`` 0 by default), ``application/json`` and ``application/jsonlines``
 (dense or sparse instances, or bare arrays), ``application/x-recordio-protobuf`` (dense or sparse, framed or one

@@ -1,6 +1,6 @@
 """Topic quality: top words, topic uniqueness (TU), NPMI coherence and word-embedding coherence (WETC).
 
-Pure numpy/scipy. Definitions (CONTRACT.md §1.5, A2):
+Pure numpy/scipy. Definitions (docs/contract.md §1.5, A2):
 
 * top words of topic k: the ``n`` largest entries of row k of the (K, V) topic-word matrix; listings print 20,
   TU, NPMI and WETC use the top 10;
@@ -124,7 +124,7 @@ def listing(
     top: np.ndarray, tu: np.ndarray, vocabulary: Sequence[str] | None, wetc_values: np.ndarray | None,
     epoch: str = "final",
 ) -> list[str]:
-    """The topic listing of CONTRACT.md §1.4: a header, then ``[wetc_k, tu_k] word word ...`` per topic.
+    """The topic listing of docs/contract.md §1.4: a header, then ``[wetc_k, tu_k] word word ...`` per topic.
 
     Without WETC (no vocabulary or no embedding file) the brackets hold TU alone: ``[tu T]`` / ``[tu_k]``.
     """

@@ -1,6 +1,6 @@
 """NTM training: the epoch loop, early stopping, checkpoints, multi-host data parallelism and the final report.
 
-Data parallelism (ARCHITECTURE.md): every host of ``resourceconfig.json`` reads only its own channel folders (with
+Data parallelism (torch.distributed, docs/contract.md §3.2): every host of ``resourceconfig.json`` reads only its own channel folders (with
 ``ShardedByS3Key`` SageMaker puts each host's shard there) in mini-batches of ``mini_batch_size`` documents, so the
 global batch is ``mini_batch_size`` times the number of hosts. After each backward pass the hosts all-reduce one
 buffer holding the summed gradients, their document counts and two flags (this host still has data; this host got

@@ -1,6 +1,6 @@
 """Module 2 of the tutorial, data preparation: from raw posts to RecordIO-protobuf shards and ``vocab.txt``.
 
-Steps (AWS's NTM 20 Newsgroups notebook, which the tutorial's missing module follows; see TUTORIAL.md "Module 2"):
+Steps (AWS's NTM 20 Newsgroups notebook, which the tutorial's missing module follows; see docs/tutorial.md):
 
 1. Read the bydate train and test posts (:mod:`recommender.newsgroups`) and strip headers, signature footers and
    quoted lines with scikit-learn's helpers.

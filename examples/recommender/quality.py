@@ -5,7 +5,7 @@ query's own newsgroup, averaged over queries. The baselines put a classic docume
 brute-force cosine k-NN as the NTM topic vectors: TF-IDF (:func:`tfidf_knn_precision`) and scikit-learn's LDA topic
 vectors (:func:`lda_knn_precision`).
 
-Topics: :func:`npmi` (coherence against a reference corpus) and :func:`topic_uniqueness` (CONTRACT.md §1.5) take a
+Topics: :func:`npmi` (coherence against a reference corpus) and :func:`topic_uniqueness` (docs/contract.md §1.5) take a
 ``(K, n)`` array of top word ids; TU is the NTM container's own function (:mod:`ntm_container.topics`, numpy only).
 scikit-learn and faiss are imported only inside the baseline functions.
 """
@@ -186,7 +186,7 @@ def npmi(top_word_ids: np.ndarray, doc_word: sp.spmatrix | np.ndarray) -> float:
 
 def topic_uniqueness_per_topic(top_word_ids: np.ndarray) -> np.ndarray:
     """(K,) ``TU(k) = (1/n) sum_i 1/cnt(i, k)``, ``cnt(i, k)`` = number of topics whose top-n words contain topic
-    k's i-th word (CONTRACT.md §1.5; a topic counts once however often it lists the word): the NTM container's own
+    k's i-th word (docs/contract.md §1.5; a topic counts once however often it lists the word): the NTM container's own
     :func:`ntm_container.topics.topic_uniqueness`, on checked input, so the report and the training log agree."""
     return ntm_topics.topic_uniqueness(_check_top_words(top_word_ids))
 

@@ -2,7 +2,7 @@
 
 ``fit(..., logs=True)`` prints the training job's log to stdout (the local backend and SageMaker both do), so the
 main job keeps a copy with :class:`TeeStdout` and parses it with :func:`loss_curves`. The lines it reads are the
-NTM metric lines of CONTRACT.md A1::
+NTM metric lines of docs/contract.md A1::
 
     #quality_metric: host=algo-1, epoch=3, train total_loss <loss>=712.5
     #quality_metric: host=algo-1, epoch=3, validation total_loss <loss>=716.1

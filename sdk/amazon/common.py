@@ -1,7 +1,7 @@
 """RecordIO-protobuf helpers under their SDK names (``sagemaker.amazon.common``), from ``container_core.recordio``.
 
 ``write_numpy_to_dense_tensor`` and ``write_spmatrix_to_sparse_tensor`` write the same bytes as the AWS SDK
-(CONTRACT.md §4.3, checked by the golden files in tests/golden); ``read_records`` returns ``aialgs.data.Record``
+(docs/contract.md §4.3, checked by the golden files in tests/golden); ``read_records`` returns ``aialgs.data.Record``
 messages. ``numpy_to_record_serializer`` / ``record_deserializer`` (v1) and ``RecordSerializer`` /
 ``RecordDeserializer`` (v2) are what the ``NTM`` and ``KNN`` predictors use.
 """

@@ -37,7 +37,7 @@ class KNNModel(Model):
 
 
 class KNN(AmazonAlgorithmEstimatorBase):
-    """k-nearest neighbours. ``k``, ``sample_size`` and ``predictor_type`` are required (CONTRACT.md §2.1)."""
+    """k-nearest neighbours. ``k``, ``sample_size`` and ``predictor_type`` are required (docs/contract.md §2.1)."""
 
     repo_name = "knn"
     hyperparameter_names = (

@@ -37,7 +37,7 @@ class NTMModel(Model):
 
 
 class NTM(AmazonAlgorithmEstimatorBase):
-    """Neural Topic Model. ``num_topics`` is required; the rest default in the container (CONTRACT.md §1.1)."""
+    """Neural Topic Model. ``num_topics`` is required; the rest default in the container (docs/contract.md §1.1)."""
 
     repo_name = "ntm"
     hyperparameter_names = (

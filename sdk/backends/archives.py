@@ -28,7 +28,7 @@ def make_tarball(trees: Iterable[Path], destination: Path) -> Path:
     """Gzip-tar the contents of each folder in ``trees`` (merged, paths relative to each folder) into ``destination``.
 
     On SageMaker the hosts' ``/opt/ml/model`` folders are merged into one archive; a name written by two hosts keeps
-    the first host's file (the algorithms have only the leader write, CONTRACT.md A8).
+    the first host's file (the algorithms have only the leader write, docs/contract.md A8).
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     seen: set[str] = set()

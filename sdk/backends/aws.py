@@ -11,7 +11,7 @@ with that command in its message when nothing was pushed. A job or model that st
 (``get_image_uri`` called without the variable, e.g. with only ``Session(backend="aws")``) is refused with the
 same advice rather than silently run on the closed algorithm. Training jobs of this project's images (repository
 ``ntm`` / ``knn`` or ending in ``-ntm`` / ``-knn``, or a recorded push) carry the ``MetricDefinitions`` of
-``opensagemaker.metric_definitions`` (CONTRACT.md A1), merged with the estimator's own (same ``Name``: the
+``opensagemaker.metric_definitions`` (docs/contract.md A1), merged with the estimator's own (same ``Name``: the
 estimator's wins), so SageMaker scrapes ``validation:total_loss``, ``test:accuracy`` and ``test:mse`` for tuning.
 
 Requests, as SDK v1 builds them: ``CreateTrainingJob`` sends ``ContentType`` / ``CompressionType`` /
@@ -20,7 +20,7 @@ RecordIO-protobuf), a channel's ``InputMode`` only when it differs from the job'
 when non-empty; ``CreateModel`` always sends ``Environment`` (v1's ``container_def``); the endpoint config is
 named after the endpoint and holds one variant ``AllTraffic`` of weight 1; ``CreateTransformJob`` sends each
 optional field (``ContentType``, ``SplitType``, ``BatchStrategy``, ``MaxPayloadInMB``, ...) only when set.
-``InvokeEndpoint`` sends ``ContentType`` / ``Accept`` only when not None (CONTRACT.md §5.3). ``file://`` URIs
+``InvokeEndpoint`` sends ``ContentType`` / ``Accept`` only when not None (docs/contract.md §5.3). ``file://`` URIs
 are refused with a ``ValueError`` naming the channel (SageMaker reads only S3).
 
 Waiting. ``wait_for_training_job`` / ``wait_for_transform_job`` poll ``Describe*`` every ``poll_interval`` seconds

@@ -19,7 +19,7 @@ Conventions every backend follows:
 - ``start_*`` returns as soon as the job is accepted; ``wait_for_*`` blocks until it ends, streams its logs when
   ``logs`` is true, and raises ``opensagemaker.exceptions.UnexpectedStatusException`` (naming the job and the
   failure reason) when it did not complete.
-- ``invoke_endpoint`` sends ``Content-Type`` / ``Accept`` exactly as given (``None`` = header absent: CONTRACT.md
+- ``invoke_endpoint`` sends ``Content-Type`` / ``Accept`` exactly as given (``None`` = header absent: docs/contract.md
   §5.3) and raises ``opensagemaker.exceptions.ModelError`` (status code + body) when the model answers with an error.
 - ``s3_client()`` is a boto3 S3 client for the backend's store; ``environment()`` the variables that point plain
   ``boto3`` calls at it (empty for AWS: boto3 already talks to S3).

@@ -11,7 +11,7 @@ Invocations reuse one keep-alive ``http.client`` connection per server and threa
 single-row calls, so per-call overhead is its wall time: measured against httpx on this kind of machine, the
 standard library client costs about 0.3 ms less per call, a quarter of a small NTM request). A connection the
 server closed while idle is reopened and the request sent once more. Headers are sent exactly as given: no
-``Accept`` unless the caller sets one (CONTRACT.md §5.3).
+``Accept`` unless the caller sets one (docs/contract.md §5.3).
 
 ``EndpointManager`` keeps the named endpoints of this process, several at once; ``delete`` stops one by pid, and an
 ``atexit`` hook stops all that remain when the interpreter exits.

@@ -1,6 +1,6 @@
 """Local training jobs: one child process per host, each with its own ``/opt/ml`` tree, on loopback.
 
-What SageMaker does for a job of ``instance_count=N``, done with processes (CONTRACT.md §3.2, §5.5):
+What SageMaker does for a job of ``instance_count=N``, done with processes (docs/contract.md §3.2, §5.5):
 
 1. Hosts ``algo-1`` ... ``algo-N``; each gets ``<work>/<host>/`` as its ``/opt/ml`` (``SM_OPT_ML``) with
    ``input/config/hyperparameters.json`` (the strings as given), ``inputdataconfig.json`` (``TrainingInputMode``,

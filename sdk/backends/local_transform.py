@@ -1,4 +1,4 @@
-"""Local batch transform, as SageMaker runs it (CONTRACT.md §3.4, §1.8).
+"""Local batch transform, as SageMaker runs it (docs/contract.md §3.4, §1.8).
 
 One ``serve`` process for the job's model (``SAGEMAKER_BATCH=true``; ``SAGEMAKER_MAX_PAYLOAD_IN_MB``,
 ``SAGEMAKER_BATCH_STRATEGY`` and ``SAGEMAKER_MAX_CONCURRENT_TRANSFORMS`` only when the job sets them). Settings

@@ -1,4 +1,4 @@
-"""NTM serving over real HTTP on loopback: every request and response format of CONTRACT.md §1.7-1.9, errors,
+"""NTM serving over real HTTP on loopback: every request and response format of docs/contract.md §1.7-1.9, errors,
 determinism, a corrupt artifact, and single-row CSV latency (the tutorial sends 11,314 single-row requests).
 
 The server under test runs where ``import torch`` fails (a ``torch`` package that raises comes first on its path):

@@ -124,7 +124,7 @@ INVALID = [(name, value) for name in SCHEMA.names for value in _invalid_values(n
 def test_cases_cover_every_hyperparameter() -> None:
     assert {name for name, _ in VALID} == set(SCHEMA.names)
     assert {name for name, _ in INVALID} == set(SCHEMA.names)
-    assert len(set(SCHEMA.names) - set(EXTENSIONS)) == 15  # CONTRACT.md §1.1; EXTENSIONS are documented additions
+    assert len(set(SCHEMA.names) - set(EXTENSIONS)) == 15  # docs/contract.md §1.1; EXTENSIONS are documented additions
 
 
 @pytest.mark.parametrize(("name", "value"), VALID, ids=[f"{n}={v}" for n, v in VALID])

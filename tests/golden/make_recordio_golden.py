@@ -1,7 +1,7 @@
 """Write the RecordIO-protobuf golden files in ``tests/golden/recordio/`` with the real AWS SDK v1 writers.
 
 The files are committed; this script is only needed to regenerate them. It must run with the AWS SageMaker Python
-SDK v1 (``sagemaker==1.72.1``), which imports only with protobuf 3.x (CONTRACT.md §5.4), so use a throwaway venv
+SDK v1 (``sagemaker==1.72.1``), which imports only with protobuf 3.x (docs/contract.md §5.4), so use a throwaway venv
 outside the repository, never the project venv:
 
     python3 -m venv /tmp/awssdk-venv
@@ -55,7 +55,7 @@ MAX_BYTES = 4096
 
 def dense_cases() -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
     return {
-        # CONTRACT.md §4.4 first example, plus two more rows.
+        # docs/contract.md §4.4 first example, plus two more rows.
         "dense_float32_labels": (
             np.array([[1.0, 2.0], [0.5, -3.25], [0.0, 1e-3]], dtype=np.float32),
             np.array([3.0, 0.0, 1.0], dtype=np.float32),
@@ -106,7 +106,7 @@ def sparse_cases() -> dict[str, tuple[sp.csr_matrix, np.ndarray | None]]:
         shape=(2, 6),
     )
     return {
-        # CONTRACT.md §4.4 sparse example as row 0.
+        # docs/contract.md §4.4 sparse example as row 0.
         "sparse_float32_labels": (
             sp.csr_matrix(np.array([[0, 2.0, 0, 1.0], [1.5, 0, 0, 0], [0, 0, 0.25, 0]], dtype=np.float32)),
             np.array([1.0, 0.0, 1.0], dtype=np.float32),
@@ -117,7 +117,7 @@ def sparse_cases() -> dict[str, tuple[sp.csr_matrix, np.ndarray | None]]:
                                    dtype=np.float32)),
             None,
         ),
-        # CONTRACT.md §4.4: a file that is one all-zero row of width 5.
+        # docs/contract.md §4.4: a file that is one all-zero row of width 5.
         "sparse_only_empty_row": (sp.csr_matrix(np.zeros((1, 5), dtype=np.float32)), None),
         "sparse_float64": (
             sp.csr_matrix(np.array([[0, 0.1, 0, 0, 1e-30], [2.5, 0, 0, -4.0, 0]], dtype=np.float64)),

@@ -687,7 +687,7 @@ def test_tutorial_ntm_fit_deploy_predict_transform_delete(tutorial_aws: AWS) -> 
     aws.expect("sagemaker", "create_endpoint", {"EndpointArn": arn("endpoint")},
                {"EndpointName": job, "EndpointConfigName": job})
     aws.expect("sagemaker", "describe_endpoint", endpoint_response("j", "InService"), {"EndpointName": job})
-    # predict: text/csv and no Accept (CONTRACT.md §5.3)
+    # predict: text/csv and no Accept (docs/contract.md §5.3)
     answer = json.dumps({"predictions": [{"topic_weights": [0.1, 0.9]}]}).encode()
     aws.expect("sagemaker-runtime", "invoke_endpoint", invoke_response(answer, "application/json"),
                {"EndpointName": job, "Body": b"0.0,3.0,1.0", "ContentType": "text/csv"})

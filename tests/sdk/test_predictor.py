@@ -1,4 +1,4 @@
-"""Predictor header semantics (CONTRACT.md §5.3) and serializers, over a real loopback socket.
+"""Predictor header semantics (docs/contract.md §5.3) and serializers, over a real loopback socket.
 
 The endpoint is ``tests/sdk/echo_server.py`` deployed through the local backend: it echoes the headers it received,
 so the tests see exactly what went over the wire.

@@ -23,7 +23,7 @@ import pytest
 from tests.sdk import tutorial_cells
 from tests.sdk.conftest import server_pids
 
-TUTORIAL = Path("/work/shared/design/TUTORIAL.md")
+TUTORIAL = Path(__file__).resolve().parents[3] / "shared" / "design" / "TUTORIAL.md"  # the design folder beside the checkout
 
 PRELUDE = r'''
 import opensagemaker.as_sagemaker  # the one-line switch

@@ -129,8 +129,6 @@ def test_every_module_and_test_the_page_names_exists(page: str, least_modules: i
     assert not broken, f"{page} names tests that do not exist: {sorted(set(broken))}"
 
 
-@pytest.mark.xfail(strict=True, reason="the docstrings still cite ../shared/design/CONTRACT.md; the integrator "
-                   "rewrites `CONTRACT.md §X` to `docs/contract.md §X` after merging, then removes this marker")
 def test_no_citation_points_outside_the_repository() -> None:
     here = Path(__file__).resolve()
     outside = sorted(str(path.relative_to(REPO)) for path in _sources() if path.resolve() != here

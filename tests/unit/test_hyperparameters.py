@@ -1,4 +1,4 @@
-"""The schema engine: tolerant parsing at the edge, generated messages, rules, unknown keys (CONTRACT.md A7)."""
+"""The schema engine: tolerant parsing at the edge, generated messages, rules, unknown keys (docs/contract.md A7)."""
 
 from __future__ import annotations
 

@@ -197,7 +197,7 @@ def test_entrypoint_is_the_console_script(key: str) -> None:
     algorithm, _, path = DOCKERFILES[key]
     entrypoints = [args for keyword, args in instructions(path) if keyword == "ENTRYPOINT"]
     assert len(entrypoints) == 1
-    # Exec form, so `docker run IMAGE train` passes "train" to the program, and no tini (CONTRACT §3.1).
+    # Exec form, so `docker run IMAGE train` passes "train" to the program, and no tini (docs/contract.md §3.1).
     assert json.loads(entrypoints[0]) == [console_script(algorithm)]
     # Started without arguments, the image trains, as SageMaker's `IMAGE train` (SDK v3's ModelTrainer gives none).
     assert [json.loads(args) for keyword, args in instructions(path) if keyword == "CMD"] == [["train"]]

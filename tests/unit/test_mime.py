@@ -1,4 +1,4 @@
-"""Media type parsing and Accept negotiation (CONTRACT.md A4)."""
+"""Media type parsing and Accept negotiation (docs/contract.md A4)."""
 
 from __future__ import annotations
 

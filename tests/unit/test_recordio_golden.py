@@ -1,4 +1,4 @@
-"""Our RecordIO-protobuf codec against golden files written by the real AWS SDK v1 (CONTRACT.md §4).
+"""Our RecordIO-protobuf codec against golden files written by the real AWS SDK v1 (docs/contract.md §4).
 
 The files in ``tests/golden/recordio/`` come from ``tests/golden/make_recordio_golden.py`` run with
 ``sagemaker==1.72.1``; this test needs no SDK. For every SDK-written case we check that our reader decodes the
@@ -248,7 +248,7 @@ def test_not_recordio_body_is_a_user_error() -> None:
         recordio.decode_body((GOLDEN / "not_recordio.recordio").read_bytes())
 
 
-# --- CONTRACT.md §4.4: the verified byte sequences -------------------------------------------------------------------
+# --- docs/contract.md §4.4: the verified byte sequences -------------------------------------------------------------------
 
 VALUES = b"values".hex()
 CONTRACT_BYTES = {
