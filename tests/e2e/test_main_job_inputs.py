@@ -133,7 +133,8 @@ CHILD = textwrap.dedent("""
     channels = Channels(data / "train", data / "val", data / "auxiliary", train, val, vocab)
 
     def fit(uris, output, hosts):
-        ntm = sagemaker.estimator.Estimator(get_image_uri(sess.boto_region_name, "ntm"), "role",
+        role = "arn:aws:iam::000000000000:role/opensagemaker-local"  # the service validates it as SageMaker does
+        ntm = sagemaker.estimator.Estimator(get_image_uri(sess.boto_region_name, "ntm"), role,
                                             train_instance_count=hosts, train_instance_type="ml.c4.xlarge",
                                             output_path=output, sagemaker_session=sess)
         ntm.set_hyperparameters(num_topics=2, feature_dim=20, epochs=1, mini_batch_size=8)
