@@ -18,14 +18,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "examples"), str(REPO / "bench")]
 
-import torch  # noqa: E402
 from results import markdown, write_section  # noqa: E402
 
 from ntm_container import artifacts, topics  # noqa: E402
-from ntm_container.model import SparseRows  # noqa: E402
 from recommender import quality  # noqa: E402
 from recommender.prepare import prepare_corpus, write_channels  # noqa: E402
 from recommender.tutorial import NUM_NEIGHBORS, ntm_hyperparameters, parse_args  # noqa: E402
@@ -51,13 +51,11 @@ def main() -> None:
     for hosts in args.hosts:
         model_dir, _, seconds = train_on_hosts(root / f"{hosts}-hosts", hyperparameters, channels.train_files,
                                                replicated, hosts)
-        model = artifacts.load(model_dir).model
-        with torch.inference_mode():
-            train_topics, test_topics = (model.topic_weights(SparseRows.from_csr(m)).numpy()
-                                         for m in (corpus.vectors, corpus.test_vectors))
+        encoder = artifacts.load(model_dir).encoder  # what the NTM endpoint computes
+        train_topics, test_topics = (encoder.topic_weights(m) for m in (corpus.vectors, corpus.test_vectors))
         precision = quality.knn_precision(train_topics, corpus.row_labels, test_topics, corpus.test_labels,
                                           NUM_NEIGHBORS)
-        top = topics.top_words(model.topic_word().numpy(), topics.SCORED_WORDS)
+        top = topics.top_words(np.load(model_dir / "topic_word.npy", allow_pickle=False), topics.SCORED_WORDS)
         meta = json.loads((model_dir / "model_meta.json").read_text())
         rows.append([hosts, f"{precision:.4f}", f"{topics.npmi(top, corpus.vectors).mean():.4f}",
                      f"{topics.topic_uniqueness(top).mean():.4f}",

@@ -128,7 +128,6 @@ def run_ntm(train: sp.csr_matrix, validation: sp.csr_matrix, test: sp.csr_matrix
     import torch
 
     from ntm_container import artifacts
-    from ntm_container.model import SparseRows
 
     root = Path(tempfile.mkdtemp(prefix="ntm-bench-")) / "opt_ml"
     config = root / "input" / "config"
@@ -183,9 +182,8 @@ def run_ntm(train: sp.csr_matrix, validation: sp.csr_matrix, test: sp.csr_matrix
     topic_word = np.load(root / "model" / "topic_word.npy", allow_pickle=False)
     npmi, tu = scores(topic_word, train)
     listing = [line.split("] ", 2)[-1] for line in out.splitlines() if "] [" in line][:5]
-    model = artifacts.load(root / "model").model
-    with torch.inference_mode():
-        vectors = [model.topic_weights(SparseRows.from_csr(m)).numpy() for m in (retrieval.index, retrieval.queries)]
+    encoder = artifacts.load(root / "model").encoder  # what the NTM endpoint computes
+    vectors = [encoder.topic_weights(m) for m in (retrieval.index, retrieval.queries)]
     return {"npmi": npmi, "tu": tu, "precision": retrieval.precision(*vectors), "perplexity": perplexity, "seconds": elapsed, "cpu": cpu, "epochs": epochs,
             "loop_seconds": loop, "curve": npmi_curve(sorted(snapshots.values(), key=lambda s: s[1]), train),
             "sample": listing}

@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from ntm_container import artifacts
-from ntm_container.model import SparseRows
 from recommender import docs_table, quality
 from recommender.newsgroups import default_archive
 from recommender.prepare import prepare_corpus, write_channels
@@ -44,10 +42,8 @@ def test_committed_quality_table_is_what_the_code_measures(tmp_path: Path) -> No
     hyperparameters = ntm_hyperparameters(settings, corpus.vectors.shape[1])
     replicated = {"validation": sorted(channels.validation.iterdir()), "auxiliary": [channels.auxiliary / "vocab.txt"]}
     model_dir, _, _ = train_on_hosts(tmp_path, hyperparameters, channels.train_files, replicated, hosts=2)
-    model = artifacts.load(model_dir).model
-    with torch.inference_mode():
-        train_topics, test_topics = (model.topic_weights(SparseRows.from_csr(m)).numpy()
-                                     for m in (corpus.vectors, corpus.test_vectors))
+    encoder = artifacts.load(model_dir).encoder  # what the NTM endpoint and batch transform compute
+    train_topics, test_topics = (encoder.topic_weights(m) for m in (corpus.vectors, corpus.test_vectors))
     measured = {
         NTM_ROW: quality.knn_precision(train_topics, corpus.row_labels, test_topics, corpus.test_labels,
                                        NUM_NEIGHBORS),
