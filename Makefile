@@ -6,7 +6,7 @@ PYTHON ?= python
 PYTEST := $(PYTHON) -m pytest -q
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint test test-fast test-unit test-contract test-sdk test-e2e test-reliability docs docs-check \
+.PHONY: help setup lint test test-fast test-unit test-contract test-sdk test-local-service test-images test-e2e test-reliability docs docs-check \
 	golden aws-sdks main-job quick
 
 help: ## list the targets
@@ -34,6 +34,12 @@ test-contract: ## tests/contract: the real train/serve programs on a temporary /
 
 test-sdk: ## tests/sdk: the SDK against the real local store and containers (AWS only through botocore's Stubber)
 	$(PYTEST) tests/sdk
+
+test-local-service: ## tests/local_service: the local SageMaker service driven by boto3, the AWS CLI and AWS's SDK v2/v3
+	$(PYTEST) tests/local_service
+
+test-images: ## tests/images: both CPU images built and run under podman, and AWS's SDK local mode (v1/v2/v3) on them
+	$(PYTEST) tests/images
 
 test-e2e: ## tests/e2e: the notebook and the main job (needs the 20 Newsgroups archive and Chromium)
 	$(PYTEST) tests/e2e

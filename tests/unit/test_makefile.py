@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-TIERS = ("unit", "contract", "sdk", "e2e", "reliability")
+TIERS = ("unit", "contract", "sdk", "local_service", "images", "e2e", "reliability")
 
 
 def _targets() -> dict[str, tuple[str, str]]:
@@ -23,17 +23,19 @@ def _targets() -> dict[str, tuple[str, str]]:
 
 def test_make_test_is_the_readme_test_command() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    command = re.search(r"Run the tests[^\n]*\n+```bash\n([^\n]+)\n```", readme)
-    assert command, "the README's test command block was not found"
-    assert _targets()["test"][1] == command[1]
-    assert command[1] in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    block = re.search(r"Run the tests.*?```bash\n(.*?)\n```", readme, re.S)
+    assert block, "the README's test command block was not found"
+    *setup, command = block[1].splitlines()  # the system packages the tests need, then the test command
+    assert _targets()["test"][1] == command
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert all(line in ci for line in [*setup, command]), "CI runs the README's lines as written"
 
 
 def test_every_tier_has_a_target_and_every_target_says_what_it_does() -> None:
     targets = _targets()
     for tier in TIERS:
         assert (REPO / "tests" / tier).is_dir()
-        assert f"tests/{tier}" in targets[f"test-{tier}"][1], tier
+        assert f"tests/{tier}" in targets[f"test-{tier.replace('_', '-')}"][1], tier
     assert {path.name for path in (REPO / "tests").iterdir() if path.is_dir() and (path / "__init__.py").is_file()} \
         <= set(TIERS), "a new test tier needs a make target and a line in CONTRIBUTING.md"
     undocumented = [name for name, (doc, _) in targets.items() if not doc]
