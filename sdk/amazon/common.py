@@ -14,6 +14,7 @@ from typing import IO, Any
 import numpy as np
 
 from container_core import recordio
+from opensagemaker.predictor import RealTimePredictor
 from opensagemaker.serializers import BaseDeserializer, BaseSerializer
 
 __all__ = [
@@ -82,3 +83,18 @@ class numpy_to_record_serializer(RecordSerializer):  # noqa: N801 - v1 name
 
 class record_deserializer(RecordDeserializer):  # noqa: N801 - v1 name
     pass
+
+
+class RecordPredictor(RealTimePredictor):
+    """A first-party predictor (``NTMPredictor``, ``KNNPredictor``): RecordIO-protobuf both ways unless given.
+
+    v1 ``Predictor(endpoint, sagemaker_session)``; v2 adds ``endpoint_name=``, ``serializer=``, ``deserializer=``
+    and ``component_name=`` (accepted, unused: a local endpoint has one component).
+    """
+
+    def __init__(self, endpoint: str | None = None, sagemaker_session: Any = None, serializer: Any = None,
+                 deserializer: Any = None, endpoint_name: str | None = None,
+                 component_name: str | None = None) -> None:
+        super().__init__(endpoint or endpoint_name, sagemaker_session,
+                         serializer=RecordSerializer() if serializer is None else serializer,
+                         deserializer=RecordDeserializer() if deserializer is None else deserializer)

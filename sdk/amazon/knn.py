@@ -5,24 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from opensagemaker.amazon.amazon_estimator import AmazonAlgorithmEstimatorBase
-from opensagemaker.amazon.common import RecordDeserializer, RecordSerializer
+from opensagemaker.amazon.common import RecordPredictor
 from opensagemaker.model import Model
-from opensagemaker.predictor import RealTimePredictor
 
 __all__ = ["KNN", "KNNModel", "KNNPredictor"]
 
 
-class KNNPredictor(RealTimePredictor):
+class KNNPredictor(RecordPredictor):
     """Sends ndarrays as RecordIO-protobuf; answers are Records with ``label['predicted_label']``."""
-
-    def __init__(self, endpoint: str | None = None, sagemaker_session: Any = None, serializer: Any = None,
-                 deserializer: Any = None, endpoint_name: str | None = None,
-                 component_name: str | None = None) -> None:
-        """v1 ``KNNPredictor(endpoint, sagemaker_session)``; v2 adds ``endpoint_name=``, ``serializer=``,
-        ``deserializer=`` (RecordIO-protobuf both ways unless given)."""
-        super().__init__(endpoint or endpoint_name, sagemaker_session,
-                         serializer=RecordSerializer() if serializer is None else serializer,
-                         deserializer=RecordDeserializer() if deserializer is None else deserializer)
 
 
 class KNNModel(Model):
